@@ -1,0 +1,112 @@
+"""Checkpoint files: atomic writes, safe loads, and the RNG state that makes resume exact.
+
+A checkpoint is written to a hidden temporary file in the same folder, flushed, fsynced and renamed
+into place, so a crash never leaves a half-written `step_*.pt`. Loading always uses
+`weights_only=True`, so a file holding a pickle payload is refused rather than executed.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
+BEST_FILE = "best.pt"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be written, read or applied."""
+
+
+def step_file_name(step: int) -> str:
+    return f"step_{step:08d}.pt"
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every global random stream a training step may touch: Python, NumPy, torch CPU, every CUDA device."""
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        # NumPy's state holds an ndarray, which weights_only loading refuses; store it as a tensor.
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Put back the streams `capture_rng` saved."""
+    random.setstate(_as_tuples(state["python"]))
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    """random.setstate wants the nested tuples back that a round trip may have turned into lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Write `state` to `path` atomically: temporary file, fsync, rename, fsync of the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint onto the CPU with weights_only=True; CheckpointError if it can't be read."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for truncated, foreign or unsafe files
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(error).__name__}: {_first_line(error)})") from None
+    if not isinstance(state, dict) or "step" not in state or "model" not in state:
+        raise CheckpointError(f"{path}: not a latentrun checkpoint")
+    return state
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every `step_*.pt` in `folder`, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), folder / m.group(0)) for m in map(STEP_FILE.match, os.listdir(folder)) if m]
+    return sorted(found)
+
+
+def prune(folder: Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest `keep_last` step checkpoints; return what was deleted."""
+    doomed = [path for _, path in step_checkpoints(folder)[:-keep_last]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

@@ -1,0 +1,194 @@
+"""Building blocks shared by every model: a pre-LN GPT backbone, its KV cache, and greedy decoding.
+
+The backbone reads input *embeddings* rather than token ids, so a model can splice in vectors that
+are not tokens (learned latents today, projected hidden states later) and still reuse the same
+blocks, position table, cache and decoding loop. Shapes: B batch, T sequence, D d_model, V vocab,
+nh heads, hs head size.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class KVCache:
+    """Keys and values of every layer for the positions decoded so far.
+
+    Preallocated to the backbone's full length rather than grown by concatenation: the maximum
+    length is known up front and small, so each step writes one slot in place instead of copying
+    the whole history, and memory stays fixed for the whole call. One tensor per role holds every
+    layer, (num_layers, B, nh, max_len, hs); `length` counts the positions already stored.
+    """
+
+    def __init__(self, num_layers: int, batch: int, num_heads: int, max_len: int, head_size: int,
+                 *, dtype: torch.dtype, device: torch.device) -> None:
+        shape = (num_layers, batch, num_heads, max_len, head_size)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.length = 0
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store one layer's new keys/values (B, nh, T, hs); return all so far (B, nh, length+T, hs)."""
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def advance(self, steps: int) -> None:
+        """Mark `steps` more positions as stored, once every layer has written them."""
+        self.length += steps
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention through `scaled_dot_product_attention`, optionally cached."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float, layer: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.layer = layer  # which slot of a KVCache this module owns
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=2)
+        hs = D // self.num_heads
+        q, k, v = (t.view(B, T, self.num_heads, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:
+            # New queries sit at positions start..start+T-1 and may see every cached key up to
+            # themselves. `is_causal` would align the mask top-left, which is wrong once start > 0.
+            start = cache.length
+            k, v = cache.update(self.layer, k, v)  # (B, nh, start+T, hs)
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.resid_dropout(self.proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: D → mlp_ratio·D → D with GELU."""
+
+    def __init__(self, d_model: int, mlp_ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d_model, mlp_ratio * d_model)
+        self.proj = nn.Linear(mlp_ratio * d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, d_model: int, num_heads: int, mlp_ratio: int, dropout: float, layer: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, num_heads, dropout, layer)
+        self.ln_2 = nn.LayerNorm(d_model)
+        self.mlp = MLP(d_model, mlp_ratio, dropout)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Backbone(nn.Module):
+    """Token embedding (tied to the output head), learned positions, pre-LN blocks, final LayerNorm.
+
+    `forward` takes embeddings, so callers decide what goes in each slot; `embed` and `logits`
+    convert between token ids and that space with the one shared (tied) matrix.
+    """
+
+    def __init__(self, *, vocab_size: int, max_len: int, d_model: int, num_layers: int, num_heads: int,
+                 mlp_ratio: int, dropout: float) -> None:
+        super().__init__()
+        if d_model % num_heads != 0:
+            raise ValueError(f"num_heads ({num_heads}) must divide d_model ({d_model})")
+        self.max_len = max_len
+        self.num_heads = num_heads
+        self.wte = nn.Embedding(vocab_size, d_model)
+        self.wpe = nn.Embedding(max_len, d_model)
+        self.blocks = nn.ModuleList(
+            Block(d_model, num_heads, mlp_ratio, dropout, layer=i) for i in range(num_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.apply(_init_gpt2)
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):  # residual outputs: keep the stream's variance flat in depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """Token ids (B, T) → embeddings (B, T, D), without positions (forward adds those)."""
+        return self.wte(tokens)
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Hidden states (..., D) → logits (..., V) through the tied embedding matrix."""
+        return F.linear(h, self.wte.weight)
+
+    def new_cache(self, batch: int) -> KVCache:
+        """An empty cache sized for the full sequence, matching the parameters' dtype and device."""
+        w = self.wte.weight
+        D = w.size(1)
+        return KVCache(len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads,
+                       dtype=w.dtype, device=w.device)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        """Embeddings (B, T, D) → final hidden states (B, T, D).
+
+        Without a cache, x is the whole sequence from position 0. With one, x continues the
+        sequence the cache holds, is appended to it, and attends to everything before it.
+        """
+        T = x.size(1)
+        start = 0 if cache is None else cache.length
+        if start + T > self.max_len:
+            raise ValueError(f"sequence of {start + T} positions exceeds the {self.max_len} it was built for")
+        x = x + self.wpe(torch.arange(start, start + T, device=x.device))  # (B, T, D)
+        for block in self.blocks:
+            x = block(x, cache)
+        if cache is not None:
+            cache.advance(T)
+        return self.ln_f(x)
+
+
+def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool) -> tuple[Tensor, Tensor]:
+    """Greedily write `steps` tokens after the embedded `prefix` (B, T0, D).
+
+    Returns the tokens (B, steps) and the logits each was chosen from (B, steps, V). With a cache
+    the prefix runs once and each new token runs alone; without, the whole growing sequence is
+    re-run every step, which is slow but obviously right: the reference the cache is tested against.
+    """
+    cache = backbone.new_cache(prefix.size(0)) if use_cache else None
+    x = prefix  # what the backbone reads next: (B, T0, D), then (B, 1, D) or the whole sequence
+    tokens, logits = [], []
+    for _ in range(steps):
+        step_logits = backbone.logits(backbone(x, cache)[:, -1])  # (B, V)
+        token = step_logits.argmax(dim=-1)  # (B,)
+        tokens.append(token)
+        logits.append(step_logits)
+        emb = backbone.embed(token[:, None])  # (B, 1, D)
+        x = emb if use_cache else torch.cat([x, emb], dim=1)
+    return torch.stack(tokens, dim=1), torch.stack(logits, dim=1)
+
+
+def check_shapes(prompt: Tensor, answer: Tensor | None, prompt_len: int, answer_len: int) -> None:
+    """Refuse prompts/answers of the wrong length: a shifted layout would train on garbage silently."""
+    if prompt.dim() != 2 or prompt.size(1) != prompt_len:
+        raise ValueError(f"prompt must be (B, {prompt_len}), got {tuple(prompt.shape)}")
+    if answer is not None and tuple(answer.shape) != (prompt.size(0), answer_len):
+        raise ValueError(f"answer must be ({prompt.size(0)}, {answer_len}), got {tuple(answer.shape)}")
+
+
+def _init_gpt2(module: nn.Module) -> None:
+    """GPT-2 initialisation: N(0, 0.02) weights and embeddings, zero biases (LayerNorm keeps 1/0)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,230 @@
+"""The step loop: batch(step) → forward → loss → backward → clip → optimizer and scheduler step →
+log → evaluate → checkpoint. It owns nothing it can receive, and reads no config objects."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from loguru import logger
+from torch import nn
+from tqdm import tqdm
+
+from latentrun import checkpoint
+from latentrun.data import MultiplicationTask
+from latentrun.metrics import evaluate
+
+FINISHED, STOPPED, INTERRUPTED = "finished", "stopped", "interrupted"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The `train` section's loop settings; field names match the schema's keys."""
+
+    max_steps: int
+    batch_size: int
+    max_grad_norm: float
+    eval_every: int
+    eval_batch_size: int
+    save_every: int
+    keep_last: int
+    log_every: int
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> "TrainSettings":
+        return cls(**{field.name: section[field.name] for field in dataclasses.fields(cls)})
+
+
+@dataclass
+class TrainerState:
+    """Everything besides model, optimizer, scheduler and RNG that the next step depends on or reports."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    best_exact_match: float = -1.0
+    best_val_loss: float = math.inf
+    best_step: int = 0
+    elapsed_seconds: float = 0.0
+
+    def improves_on_best(self, metrics: dict[str, float]) -> bool:
+        return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
+
+
+class Trainer:
+    """Trains one model on one task, writing checkpoints, TensorBoard scalars and log lines."""
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        task: MultiplicationTask,
+        loss_fn: Callable,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        settings: TrainSettings,
+        device: torch.device,
+        checkpoint_dir: Path,
+        config: dict[str, Any],
+        writer: Any | None = None,
+        rank: int = 0,
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.settings = settings
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.config = config
+        self.writer = writer
+        self.rank = rank
+        self.state = TrainerState()
+        self._stop_signal: int | None = None
+
+    # ---- checkpoint state -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.state.step,
+            "rng": checkpoint.capture_rng(),
+            "trainer": dataclasses.asdict(self.state),
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint dict written by `state_dict`."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {str(error).splitlines()[0]}") from None
+        self.state = TrainerState(**state["trainer"])
+        checkpoint.restore_rng(state["rng"])
+
+    def save_checkpoint(self) -> Path:
+        path = self.checkpoint_dir / checkpoint.step_file_name(self.state.step)
+        checkpoint.save(path, self.state_dict())
+        for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
+            logger.debug(f"removed old checkpoint {removed.name}")
+        return path
+
+    def save_best(self, metrics: dict[str, float]) -> None:
+        """best.pt: the weights with the best validation result, for predict and eval."""
+        checkpoint.save(
+            self.checkpoint_dir / checkpoint.BEST_FILE,
+            {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config},
+        )
+
+    # ---- the loop -------------------------------------------------------------------------
+    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer update on the batch of `step`; returns (loss, grad_norm) as tensors."""
+        batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
+        self.model.train()
+        output = self.loss_fn(self.model(batch.prompt, batch.answer), batch.answer)
+        self.optimizer.zero_grad(set_to_none=True)
+        output.loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return output.loss.detach(), grad_norm
+
+    def fit(self, stop_at: int | None = None) -> str:
+        """Train until max_steps, `stop_at`, or SIGINT/SIGTERM; always leaves a checkpoint of the last step."""
+        settings = self.settings
+        last_step = min(settings.max_steps, stop_at) if stop_at else settings.max_steps
+        previous_handlers = self._install_signal_handlers()
+        progress = tqdm(total=settings.max_steps, initial=self.state.step, disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True, desc="train")
+        window_start, window_samples = time.perf_counter(), 0
+        session_start = time.perf_counter()
+        elapsed_before = self.state.elapsed_seconds
+        status = FINISHED if last_step == settings.max_steps else STOPPED
+        try:
+            while self.state.step < last_step:
+                step = self.state.step + 1
+                loss, grad_norm = self.train_step(step)
+                self.state.step = step
+                self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
+                self.state.loss_sum += float(loss)
+                self.state.loss_count += 1
+                window_samples += settings.batch_size
+                progress.update(1)
+                if step % settings.log_every == 0 or step == last_step:
+                    seconds = time.perf_counter() - window_start
+                    self._log_train(step, float(grad_norm), window_samples / max(seconds, 1e-9), progress)
+                    window_start, window_samples = time.perf_counter(), 0
+                if step % settings.eval_every == 0 or step == settings.max_steps:
+                    self._evaluate(step)
+                if self._stop_signal is not None:
+                    status = INTERRUPTED
+                    logger.warning(f"signal {self._stop_signal} received: checkpointing step {step} and stopping")
+                    break
+                if step % settings.save_every == 0 or step == last_step:
+                    self.save_checkpoint()
+            if status == INTERRUPTED:
+                self.save_checkpoint()
+        finally:
+            progress.close()
+            self._restore_signal_handlers(previous_handlers)
+            if self.writer is not None:
+                self.writer.flush()
+        return status
+
+    def _log_train(self, step: int, grad_norm: float, samples_per_sec: float, progress: tqdm) -> None:
+        mean_loss = self.state.loss_sum / self.state.loss_count
+        self.state.loss_sum, self.state.loss_count = 0.0, 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", mean_loss, step)
+            self.writer.add_scalar("train/lr", lr, step)
+            self.writer.add_scalar("train/grad_norm", grad_norm, step)
+            self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
+        progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+        logger.info(f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
+                    f"grad_norm {grad_norm:.3f} {samples_per_sec:.0f} samples/s")
+
+    def _evaluate(self, step: int) -> dict[str, float]:
+        metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device)
+        if self.writer is not None:
+            for tag, value in metrics.items():
+                self.writer.add_scalar(tag, value, step)
+        logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
+                    f"digit_accuracy {metrics['val/digit_accuracy']:.4f}")
+        if self.state.improves_on_best(metrics):
+            self.state.best_exact_match = metrics["val/exact_match"]
+            self.state.best_val_loss = metrics["val/loss"]
+            self.state.best_step = step
+            self.save_best(metrics)
+        return metrics
+
+    # ---- signals --------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT and SIGTERM only raise a flag; the loop checkpoints and stops at the end of the step."""
+        self._stop_signal = None
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_signal = signum
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.signal(signum, request_stop)
+            except ValueError:  # not the main thread: leave signals to whoever owns them
+                pass
+        return previous
+
+    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,72 @@
+"""The test of record: N steps straight == N/2 steps, stop, resume, N/2 more — bitwise."""
+import json
+import signal
+import time
+
+import pytest
+
+from latentrun import checkpoint
+from conftest import assert_states_equal, only_run, run_cli, run_process, scalars
+
+
+def final_state(run_dir, step):
+    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(step))
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("straight")
+    assert run_cli("experiments/smoke.yaml", "--runs-dir", runs_dir) == 0
+    return only_run(runs_dir)
+
+
+def test_stop_and_resume_is_bitwise_equal_to_straight_run(straight_run, tmp_path, smoke):
+    assert run_cli(smoke, "--runs-dir", tmp_path, "--stop-at", 20) == 0
+    run_dir = only_run(tmp_path)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == 20
+    assert run_cli("--resume", run_dir) == 0
+
+    assert_states_equal(final_state(straight_run, 40), final_state(run_dir, 40))
+    straight_losses = [value for step, value in scalars(straight_run, "train/loss") if step > 20]
+    resumed = scalars(run_dir, "train/loss")
+    assert [step for step, _ in resumed] == list(range(1, 41)), "no duplicate or missing steps"
+    assert [value for step, value in resumed if step > 20] == straight_losses
+    assert scalars(run_dir, "val/exact_match") == scalars(straight_run, "val/exact_match")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "finished" and [e["event"] for e in meta["history"]] == ["start", "resume"]
+
+
+def test_sigterm_mid_run_leaves_a_resumable_run_that_ends_bitwise_equal(straight_run, tmp_path):
+    process = run_process("experiments/smoke.yaml", "--runs-dir", tmp_path, "--set", "train.save_every=1000")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = list(tmp_path.glob("smoke-*/train.log"))
+        if runs and "step 3/40" in runs[0].read_text():
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    run_dir = only_run(tmp_path)
+    [(stopped_step, _)] = checkpoint.step_checkpoints(run_dir / "checkpoints")
+    assert 3 <= stopped_step < 40
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
+
+    assert run_cli("--resume", run_dir, "--set", "train.save_every=10") == 0
+    assert_states_equal(final_state(straight_run, 40), final_state(run_dir, 40))
+    straight = dict(scalars(straight_run, "train/loss"))
+    resumed = scalars(run_dir, "train/loss")
+    assert [step for step, _ in resumed] == list(range(1, 41))
+    assert all(value == straight[step] for step, value in resumed)
+
+
+def test_checkpoints_load_with_weights_only_and_are_pruned(straight_run):
+    found = checkpoint.step_checkpoints(straight_run / "checkpoints")
+    assert [step for step, _ in found] == [20, 30, 40]  # keep_last 3 of every 10 steps
+    for _, path in found:
+        state = checkpoint.load(path)
+        assert {"model", "optimizer", "scheduler", "step", "rng", "trainer", "config"} <= state.keys()
+    assert checkpoint.load(straight_run / "checkpoints" / "best.pt")["step"] in (20, 40)
+    assert not list((straight_run / "checkpoints").glob(".*"))
