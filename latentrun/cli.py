@@ -15,7 +15,7 @@ from loguru import logger
 from tqdm import tqdm
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("validate", "predict")
+COMMANDS = ("validate", "predict", "list", "compare")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,47 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("run", help="run directory or run id")
         parser.add_argument("problems", nargs="+", metavar="A*B")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    elif command == "list":
+        from latentrun.listing import SORTS
+
+        parser.description = "List the runs under the runs dir, read from the run directories themselves."
+        parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)")
+        parser.add_argument("--sort", choices=SORTS, default="date",
+                            help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)")
+        parser.add_argument("--limit", type=_positive_int, metavar="N", help="show only the first N runs")
+        parser.add_argument("--id", metavar="ID", help="full details of one run (id, path or latest)")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    elif command == "compare":
+        parser.description = ("Efficiency analysis of runs side by side: a table here, compare.json and "
+                              "compare.png (validation curves) in --out. Runs differing only in seed are "
+                              "grouped and reported as mean ± std.")
+        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, ids, or latest")
+        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+        parser.add_argument("--target", type=_fraction, default=0.99, metavar="ACC",
+                            help="val/exact_match whose first reaching is timed (default: 0.99)")
+        parser.add_argument("--out", type=Path, default=Path("compare"), metavar="DIR",
+                            help="folder for compare.json and compare.png (default: compare)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
 
 
 def _configure_console_logging() -> None:
@@ -100,7 +140,7 @@ def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
     if options.force:
         parser.error("--force only applies to --resume")
     resolved = config.load(options.experiment, options.overrides)
-    _, status = session.start(resolved, options.runs_dir, options.stop_at)
+    _, status = session.start(resolved, options.runs_dir, options.stop_at, experiment_file=options.experiment)
     return status
 
 
@@ -117,4 +157,31 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
         for product in inference.predict(task, model, options.problems):
             print(product)
         return EXIT_OK
+    if command == "list":
+        return _list(options)
+    if command == "compare":
+        from latentrun import report, runs
+
+        run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
+        print(report.compare(run_dirs, options.target, options.out))
+        return EXIT_OK
     raise AssertionError(command)
+
+
+def _list(options: argparse.Namespace) -> int:
+    from latentrun import listing, runs
+
+    if options.id is not None:
+        if options.limit is not None or options.sort != "date":
+            raise runs.RunError("--id shows one run; --sort and --limit apply to the table of all runs")
+        info = listing.details(runs.resolve_run_dir(options.id, options.runs_dir))
+        print(listing.to_json(info) if options.json else listing.format_details(info))
+        return EXIT_OK
+    rows = listing.list_runs(options.runs_dir, options.sort, options.limit)
+    if options.json:
+        print(listing.to_json(rows))
+    elif rows:
+        print(listing.format_table(rows))
+    else:
+        print(f"no runs under {options.runs_dir}/", file=sys.stderr)
+    return EXIT_OK
