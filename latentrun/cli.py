@@ -24,13 +24,28 @@ def _train_parser() -> argparse.ArgumentParser:
         description="Train a model from a YAML experiment, or resume a run exactly. "
         f"Other commands: {', '.join(COMMANDS)} (run.py COMMAND --help).",
     )
-    parser.add_argument("experiment", nargs="?", help="experiment YAML file to train")
+    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                        help="experiment YAML file(s) to train; several, or --seeds, launch runs in parallel")
     parser.add_argument("--resume", metavar="RUN", help="run directory (or run id under --runs-dir) to continue")
     _add_set(parser)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)")
     parser.add_argument("--stop-at", type=int, metavar="STEP", help="checkpoint and exit cleanly at STEP")
     parser.add_argument("--force", action="store_true", help="allow --resume to change keys that alter what is computed")
+    parser.add_argument("--jobs", type=_positive_int, metavar="N",
+                        help="runs to train at once, each its own process with cores/N threads (default: 1)")
+    parser.add_argument("--seeds", type=_seeds, metavar="S1,S2,...",
+                        help="train each experiment once per seed, overriding its seed")
     return parser
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 1,2,3, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is repeated in {text!r}")
+    return seeds
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -127,20 +142,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
-    from latentrun import config, runs, session
+    from latentrun import config, parallel, runs, session
 
     options = parser.parse_args(args)
-    if bool(options.experiment) == bool(options.resume):
-        parser.error("give an experiment file to train or --resume RUN, not both or neither")
+    if bool(options.experiments) == bool(options.resume):
+        parser.error("give experiment file(s) to train or --resume RUN, not both or neither")
     if options.stop_at is not None and options.stop_at < 1:
         parser.error("--stop-at must be a positive step number")
     if options.resume:
+        if options.jobs or options.seeds:
+            parser.error("--jobs and --seeds launch new runs; --resume continues one")
         run_dir = runs.resolve_run_dir(options.resume, options.runs_dir)
         return session.resume(run_dir, options.overrides, options.force, options.stop_at)
     if options.force:
         parser.error("--force only applies to --resume")
-    resolved = config.load(options.experiment, options.overrides)
-    _, status = session.start(resolved, options.runs_dir, options.stop_at, experiment_file=options.experiment)
+    if len(options.experiments) > 1 or options.seeds:
+        return parallel.launch(options.experiments, options.seeds, options.overrides, options.runs_dir,
+                               options.jobs or 1, options.stop_at)
+    resolved = config.load(options.experiments[0], options.overrides)
+    _, status = session.start(resolved, options.runs_dir, options.stop_at, experiment_file=options.experiments[0])
     return status
 
 
