@@ -116,6 +116,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict:
     raw = _apply(raw, overrides, origins)
     if raw.get("experiment") is None:
         raw["experiment"] = Path(path).stem
+        origins.setdefault(("experiment",), (source, None))  # blame the file name, not line 1
     return _resolve(raw, origins)
 
 

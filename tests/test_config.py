@@ -97,6 +97,9 @@ def test_experiment_defaults_to_the_file_stem(tmp_path):
     assert config.load(write(tmp_path, "experiment: null\n", "other.yaml"))["experiment"] == "other"
     assert config.load(write(tmp_path, "experiment: named\n", "x.yaml"))["experiment"] == "named"
     assert config.load(write(tmp_path, "seed: 1\n", "y.yaml"), ["experiment=null"])["experiment"] == "y"
+    path = write(tmp_path, "seed: 1\n", "has space.yaml")
+    assert problems(path) == [
+        f"{path}: experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}$, got 'has space'"]
 
 
 def test_run_control_keys_are_real_keys():
@@ -134,7 +137,8 @@ def test_special_floats():
 
 
 def test_yes_is_a_string_so_enums_and_booleans_reject_it(tmp_path):
-    path, found = problems_in(tmp_path, "train:\n  device: yes\ndataset:\n  lsb_first: no\n  name: multiplication\n")
+    text = "train:\n  device: yes\ndataset:\n  lsb_first: no\n  name: multiplication\n"
+    path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:2: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'",
         f"{path}:4: dataset.lsb_first: expected a boolean (true or false), got string 'no'"
@@ -163,7 +167,8 @@ def test_unknown_nested_keys(tmp_path):
 
 def test_parameter_of_another_entry_is_unknown(tmp_path):
     path, found = problems_in(tmp_path, "model:\n  name: simple_transformer\n  num_latent: 4\n")
-    assert found == [f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
+    assert found == [
+        f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
 
 
 def test_misspelt_registry_name_is_the_only_problem(tmp_path):
@@ -195,7 +200,8 @@ def test_missing_name_is_reported_at_the_section(tmp_path):
     ("optimizer: {name: adamw, lr: 0}", "optimizer.lr: must be > 0, got 0"),
     ("optimizer: {name: adamw, beta2: 1.0}", "optimizer.beta2: must be < 1, got 1.0"),
     ("seed: -1", "seed: must be >= 0, got -1"),
-    ("dataset: {name: multiplication, holdout_fraction: 0.7}", "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
+    ("dataset: {name: multiplication, holdout_fraction: 0.7}",
+     "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
     ("experiment: 'a b'", "experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$, got 'a b'"),
     ("dataset: {name: multiplication, sampling: digit}",
      "dataset.sampling: must be one of 'value', 'digits', got 'digit' (did you mean 'digits'?)"),
@@ -213,7 +219,8 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:2: train.max_steps: must be >= 1, got 0",
-        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0' (did you mean 'cuda'?)",
+        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0'"
+        " (did you mean 'cuda'?)",
         f"{path}:4: optimizer.lr: must be > 0, got -1",
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
@@ -235,7 +242,8 @@ def test_cross_field_checks(tmp_path):
 
 
 def test_cross_field_checks_blame_the_key_the_user_wrote(tmp_path):
-    text = "dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\nmodel:\n  name: simple_transformer\n  d_model: 100\n"
+    text = ("dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\n"
+            "model:\n  name: simple_transformer\n  d_model: 100\n")
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:4: dataset.product_width: product_width (5) must be >= 2 * max_digits (6)",
@@ -244,7 +252,8 @@ def test_cross_field_checks_blame_the_key_the_user_wrote(tmp_path):
 
 
 def test_cross_field_checks_accept_consistent_widths(tmp_path):
-    cfg = config.load(write(tmp_path, "dataset: {name: multiplication, max_digits: 3, operand_width: 4, product_width: 8}\n"))
+    text = "dataset: {name: multiplication, max_digits: 3, operand_width: 4, product_width: 8}\n"
+    cfg = config.load(write(tmp_path, text))
     assert cfg["dataset"]["product_width"] == 8
 
 
@@ -265,7 +274,8 @@ def test_resolve_uses_given_lines():
      "4: train.max_steps: duplicate key 'max_steps' (first on line 3)"),
     ("seed: 1\ntrain: !!python/object:os.system {}\n",
      "2: train: Python/custom tags are not allowed (found !!python/object:os.system)"),
-    ("seed: !!python/name:os.system\n", "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)"),
+    ("seed: !!python/name:os.system\n",
+     "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)"),
     ("train:\n  device: !gpu cuda\n", "2: train.device: Python/custom tags are not allowed (found !gpu)"),
     ("seed: !!timestamp 2020-01-01\n", "1: seed: Python/custom tags are not allowed (found !!timestamp)"),
     ("seed: !!int abc\n", "1: seed: 'abc' is not a valid !!int"),
@@ -345,9 +355,11 @@ def test_override_creates_a_missing_section_with_its_default_entry(tmp_path):
      "(found !!python/object:x)"),
     ("optimizer.lr=abc", "--set optimizer.lr=abc: optimizer.lr: expected a number, got string 'abc'"),
     ("optimizer.lrr=0.1", "--set optimizer.lrr=0.1: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)"),
-    ("optimzer.lr=0.1", "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
+    ("optimzer.lr=0.1",
+     "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
     ("seed.value=3", "--set seed.value=3: seed: is integer 7, not a section; cannot set 'value' inside it"),
-    ("train.device=yes", "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'"),
+    ("train.device=yes",
+     "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'"),
 ])
 def test_bad_overrides(tmp_path, override, problem):
     assert problems(write(tmp_path, FULL), (override,)) == [problem]
