@@ -182,6 +182,12 @@ def diff(old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:
     return changed
 
 
+def flatten(config: Mapping) -> dict[str, Any]:
+    """Dotted key -> leaf value (`optimizer.lr`: 0.001), the form `--set` and `diff` speak, for
+    code that compares or tabulates configs."""
+    return _flatten(config)
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 def _read(path: str | os.PathLike, source: str) -> str:

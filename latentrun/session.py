@@ -10,16 +10,20 @@ import torch
 from loguru import logger
 from torch.utils.tensorboard import SummaryWriter
 
-from latentrun import checkpoint, config as config_module, runs
+from latentrun import checkpoint, config as config_module, hparams, runs
 from latentrun.build import build_components, resolve_device
 from latentrun.config import ConfigError
-from latentrun.trainer import INTERRUPTED, Trainer, TrainSettings
+from latentrun.trainer import INTERRUPTED, Trainer, TrainerState, TrainSettings
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
-def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None) -> tuple[Path, int]:
-    """Create a new run directory for `config` and train it; returns (run_dir, exit status)."""
+def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None,
+          experiment_file: str | Path | None = None) -> tuple[Path, int]:
+    """Create a new run directory for `config` and train it; returns (run_dir, exit status).
+
+    `experiment_file` is recorded so that `list --id` can show how the run differs from its file.
+    """
     device = resolve_device(config["train"]["device"])
     run_dir = runs.create_run_dir(runs_dir, config["experiment"])
     runs.write_text_atomic(run_dir / runs.CONFIG_FILE, config_module.dump(config))
@@ -28,10 +32,14 @@ def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None) ->
         {
             "id": run_dir.name,
             "experiment": config["experiment"],
+            "experiment_file": str(Path(experiment_file).resolve()) if experiment_file else None,
+            "model": config["model"]["name"],
+            "seed": config["seed"],
             "created": runs.now(),
             "command": runs.command_line(),
             "environment": runs.environment(),
             "status": "created",
+            **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
         },
     )
@@ -90,28 +98,34 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
         components = build_components(config, device)
         start_step = resume_from["step"] if resume_from else 0
         writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if resume_from else None)
+        parameters = components.model.num_parameters()
         if resume_from is None:
             writer.add_text("config", "\n".join("    " + line for line in config_module.dump(config).splitlines()))
+            writer.file_writer.add_summary(hparams.session_start(hparams.flat_hparams(config, parameters)))
         trainer = Trainer(
             model=components.model, task=components.task, loss_fn=components.loss_fn,
             optimizer=components.optimizer, scheduler=components.scheduler,
             settings=TrainSettings.from_section(config["train"]), device=device,
             checkpoint_dir=run_dir / runs.CHECKPOINT_DIR, config=config, writer=writer,
+            on_checkpoint=lambda state: _report_progress(run_dir, state),
         )
         if resume_from is not None:
             trainer.load_state_dict(resume_from)
             logger.info(f"resuming {run_dir.name} at step {start_step} on {device}")
         else:
-            logger.info(f"run {run_dir.name}: {components.model.num_parameters():,} parameters on {device}")
-        runs.update_meta(run_dir, status="running", parameters=components.model.num_parameters())
+            logger.info(f"run {run_dir.name}: {parameters:,} parameters on {device}")
+        runs.update_meta(run_dir, status="running", parameters=parameters, max_steps=trainer.settings.max_steps,
+                         **runs.process_owner())
+        outcome = "crashed"
         try:
-            status = trainer.fit(stop_at)
+            outcome = status = trainer.fit(stop_at)
         finally:
-            writer.close()
+            _close_writer(writer, trainer.state, outcome)
         state = trainer.state
         runs.update_meta(run_dir, status=status, step=state.step, max_steps=trainer.settings.max_steps,
                          best_exact_match=state.best_exact_match, best_step=state.best_step,
-                         elapsed_seconds=round(state.elapsed_seconds, 3), updated=runs.now())
+                         last_loss=state.last_loss, elapsed_seconds=round(state.elapsed_seconds, 3),
+                         updated=runs.now())
         logger.info(f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
                     f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}")
         return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
@@ -122,3 +136,20 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
     finally:
         logger.remove(sink)
 
+
+
+def _report_progress(run_dir: Path, state: TrainerState) -> None:
+    """Keep meta.json's step and losses current at every checkpoint, so `list` shows a live run's progress."""
+    runs.update_meta(run_dir, step=state.step, last_loss=state.last_loss, best_exact_match=state.best_exact_match,
+                     best_step=state.best_step, elapsed_seconds=round(state.elapsed_seconds, 3), updated=runs.now())
+
+
+def _close_writer(writer: SummaryWriter, state: TrainerState, outcome: str) -> None:
+    """Attach the session's final metrics for TensorBoard's HParams tab, mark how it ended, close."""
+    if state.best_exact_match >= 0:
+        writer.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
+    writer.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
+    end = hparams.session_end(outcome)
+    if end is not None:
+        writer.file_writer.add_summary(end, state.step)
+    writer.close()

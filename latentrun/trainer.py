@@ -58,6 +58,7 @@ class TrainerState:
     best_val_loss: float = math.inf
     best_step: int = 0
     elapsed_seconds: float = 0.0
+    last_loss: float | None = None  # the most recent logged train/loss, reported in meta.json by `list`
 
     def improves_on_best(self, metrics: dict[str, float]) -> bool:
         return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
@@ -80,6 +81,7 @@ class Trainer:
         config: dict[str, Any],
         writer: Any | None = None,
         rank: int = 0,
+        on_checkpoint: Callable[[TrainerState], None] | None = None,
     ) -> None:
         self.model = model
         self.task = task
@@ -92,6 +94,7 @@ class Trainer:
         self.config = config
         self.writer = writer
         self.rank = rank
+        self.on_checkpoint = on_checkpoint  # lets the run dir report progress while training goes on
         self.state = TrainerState()
         self._stop_signal: int | None = None
 
@@ -124,6 +127,8 @@ class Trainer:
         checkpoint.save(path, self.state_dict())
         for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
             logger.debug(f"removed old checkpoint {removed.name}")
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.state)
         return path
 
     def save_best(self, metrics: dict[str, float]) -> None:
@@ -195,6 +200,7 @@ class Trainer:
         mean_loss = self.state.loss_sum / self.state.loss_count
         mean_latent_loss = self.state.latent_loss_sum / self.state.loss_count
         self.state.loss_sum, self.state.latent_loss_sum, self.state.loss_count = 0.0, 0.0, 0
+        self.state.last_loss = mean_loss
         lr = self.optimizer.param_groups[0]["lr"]
         if self.writer is not None:
             self.writer.add_scalar("train/loss", mean_loss, step)
@@ -214,6 +220,8 @@ class Trainer:
         if self.writer is not None:
             for tag, value in metrics.items():
                 self.writer.add_scalar(tag, value, step)
+            # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
+            self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
         logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
                     f"digit_accuracy {metrics['val/digit_accuracy']:.4f}")
         if self.state.improves_on_best(metrics):
