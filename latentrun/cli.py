@@ -15,7 +15,7 @@ from loguru import logger
 from tqdm import tqdm
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("validate", "predict", "list", "compare")
+COMMANDS = ("validate", "predict", "eval", "list", "compare")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,14 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.description = "Print the product the run's best checkpoint predicts, one per line."
         parser.add_argument("run", help="run directory or run id")
         parser.add_argument("problems", nargs="+", metavar="A*B")
+        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    elif command == "eval":
+        parser.description = ("Exact match of the run's best checkpoint for every (digits of a, digits of b) up to "
+                              "--max-digits; writes eval/grid.json and eval/grid.png in the run dir and logs the "
+                              "image to TensorBoard.")
+        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id")
+        parser.add_argument("--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)")
+        parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     elif command == "list":
         from latentrun.listing import SORTS
@@ -177,6 +185,8 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
         for product in inference.predict(task, model, options.problems):
             print(product)
         return EXIT_OK
+    if command == "eval":
+        return _eval(options)
     if command == "list":
         return _list(options)
     if command == "compare":
@@ -186,6 +196,28 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
         print(report.compare(run_dirs, options.target, options.out))
         return EXIT_OK
     raise AssertionError(command)
+
+
+def _eval(options: argparse.Namespace) -> int:
+    from latentrun import grid, inference, runs
+
+    parser = _command_parser("eval")
+    if options.max_digits is not None and not 1 <= options.max_digits <= 9:
+        parser.error("--max-digits must be between 1 and 9")
+    if options.samples < 1:
+        parser.error("--samples must be a positive number")
+    run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
+    for run_dir in run_dirs:
+        task, model, state = inference.load_trained(run_dir)
+        max_digits = options.max_digits or task.max_digits + 1
+        cells = grid.accuracy_grid(task, model, max_digits, options.samples)
+        record = grid.grid_record(cells, run=run_dir.name, step=state["step"], max_digits=max_digits,
+                                  samples=options.samples, task=task)
+        json_path, png_path = grid.write_grid(run_dir, record, cells)
+        print(f"{run_dir.name} (step {state['step']})")
+        print(grid.format_grid(cells, max_digits))
+        print(f"wrote {json_path} and {png_path}")
+    return EXIT_OK
 
 
 def _list(options: argparse.Namespace) -> int:
