@@ -222,8 +222,9 @@ class Trainer:
                 self.writer.add_scalar(tag, value, step)
             # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
             self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
+        latent = f" latent_accuracy {metrics['val/latent_accuracy']:.4f}" if "val/latent_accuracy" in metrics else ""
         logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
-                    f"digit_accuracy {metrics['val/digit_accuracy']:.4f}")
+                    f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}")
         if self.state.improves_on_best(metrics):
             self.state.best_exact_match = metrics["val/exact_match"]
             self.state.best_val_loss = metrics["val/loss"]

@@ -6,6 +6,8 @@ import torch
 
 from latentrun import config
 from latentrun.build import build_components
+from latentrun.objective import step_loss
+from latentrun.schedules import TeacherForcing
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json"
@@ -23,7 +25,9 @@ def test_experiment_validates_and_builds(path):
     assert resolved["experiment"] == path.stem
     parts = build_components(resolved, torch.device("cpu"))
     batch = parts.task.train_batch(1, 2)
-    output = parts.loss_fn(parts.model(batch.prompt, batch.answer), batch.answer)
+    train = resolved["train"]
+    ratio = TeacherForcing(**train["teacher_forcing"])(train["max_steps"])  # scheduled sampling too, if any
+    output = step_loss(parts.model, parts.loss_fn, batch, teacher_forcing=ratio, operand_width=parts.task.operand_width)
     output.loss.backward()
     parts.optimizer.step()
     parts.scheduler.step()
