@@ -16,6 +16,23 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json
 def test_the_expected_experiments_ship():
     names = {path.stem for path in EXPERIMENTS}
     assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
+    compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in ("simple", "pause", "recurrent", "supervised")}
+    assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
+
+
+@pytest.mark.parametrize("digits", [2, 3, 4])
+def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
+    """Equal data, optimizer, schedule and step budget; parameter counts within 10%."""
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    names = ([f"compare_{digits}digit_{kind}" for kind in ("simple", "pause", "recurrent", "supervised")]
+             if digits < 4 else ["simple_4digit_gpu", "latent_4digit_gpu"])
+    resolved = [config.load(root / f"{name}.yaml") for name in names]
+    for other in resolved[1:]:
+        changed = {key.split(".")[0] for key in config.diff(resolved[0], other)}
+        assert changed <= {"experiment", "model", "loss"}, changed
+        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
+    counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
+    assert max(counts) / min(counts) < 1.1, counts
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
