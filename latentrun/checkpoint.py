@@ -16,6 +16,9 @@ import numpy as np
 import torch
 
 STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
+# Written when a step is skipped for an exploding loss; a separate series, so that pruning regular
+# checkpoints never deletes the evidence and a resume never mistakes one for the newest good state.
+EMERGENCY_FILE = re.compile(r"^emergency_(\d{8})\.pt$")
 BEST_FILE = "best.pt"
 
 
@@ -25,6 +28,10 @@ class CheckpointError(Exception):
 
 def step_file_name(step: int) -> str:
     return f"step_{step:08d}.pt"
+
+
+def emergency_file_name(step: int) -> str:
+    return f"emergency_{step:08d}.pt"
 
 
 def capture_rng() -> dict[str, Any]:
@@ -96,17 +103,17 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else "no message"
 
 
-def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """(step, path) of every `step_*.pt` in `folder`, oldest first."""
+def step_checkpoints(folder: Path, pattern: re.Pattern = STEP_FILE) -> list[tuple[int, Path]]:
+    """(step, path) of every `step_*.pt` (or other `pattern` series) in `folder`, oldest first."""
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), folder / m.group(0)) for m in map(STEP_FILE.match, os.listdir(folder)) if m]
+    found = [(int(m.group(1)), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m]
     return sorted(found)
 
 
-def prune(folder: Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` step checkpoints; return what was deleted."""
-    doomed = [path for _, path in step_checkpoints(folder)[:-keep_last]]
+def prune(folder: Path, keep_last: int, pattern: re.Pattern = STEP_FILE) -> list[Path]:
+    """Delete all but the newest `keep_last` checkpoints of a series; return what was deleted."""
+    doomed = [path for _, path in step_checkpoints(folder, pattern)[:-keep_last]]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed

@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from latentrun.config import ConfigError
     from latentrun.data import ProblemError
     from latentrun.runs import RunError
+    from latentrun.stability import TrainingDiverged
 
     args = list(sys.argv[1:] if argv is None else argv)
     _configure_console_logging()
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except CheckpointError as error:
+    except (CheckpointError, TrainingDiverged) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -11,8 +11,9 @@ from loguru import logger
 from torch.utils.tensorboard import SummaryWriter
 
 from latentrun import checkpoint, config as config_module, runs
-from latentrun.build import build_components, resolve_device
+from latentrun.build import build_clipper, build_components, build_loss_guard, choose_precision, resolve_device
 from latentrun.config import ConfigError
+from latentrun.precision import Choice, MixedPrecision, check_available
 from latentrun.trainer import INTERRUPTED, Trainer, TrainSettings
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -21,6 +22,7 @@ EXIT_OK, EXIT_INTERRUPTED = 0, 130
 def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None) -> tuple[Path, int]:
     """Create a new run directory for `config` and train it; returns (run_dir, exit status)."""
     device = resolve_device(config["train"]["device"])
+    _check_precision(config, device)
     run_dir = runs.create_run_dir(runs_dir, config["experiment"])
     runs.write_text_atomic(run_dir / runs.CONFIG_FILE, config_module.dump(config))
     runs.write_json_atomic(
@@ -51,6 +53,7 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
             "pass --force to change it anyway" for key in refused
         ])
     device = resolve_device(updated["train"]["device"])
+    _check_precision(updated, device)
     state = newest_loadable_checkpoint(run_dir / runs.CHECKPOINT_DIR)
     step = state["step"] if state else 0
     if changes:
@@ -78,6 +81,27 @@ def newest_loadable_checkpoint(folder: Path) -> dict[str, Any] | None:
     return None
 
 
+def _check_precision(config: dict[str, Any], device: torch.device) -> None:
+    """Refuse a precision the device cannot run before anything is written."""
+    if config["train"]["precision"] != "auto":
+        check_available(config["train"]["precision"], device)
+
+
+def _precision(config: dict[str, Any], components: Any, device: torch.device,
+               resume_from: dict[str, Any] | None) -> Choice:
+    """The precision to train in: a resumed `auto` run keeps the one it started with (measuring
+    again could choose differently and break exactness); anything else is resolved afresh."""
+    requested = config["train"]["precision"]
+    recorded = (resume_from or {}).get("trainer", {}).get("precision", "fp32" if resume_from else None)
+    if requested == "auto" and recorded is not None:
+        check_available(recorded, device)
+        choice = Choice(recorded, "auto: the precision this run started with")
+    else:
+        choice = choose_precision(config, components, device)
+    logger.info(f"precision {choice.name} ({choice.reason})")
+    return choice
+
+
 def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at: int | None,
            resume_from: dict[str, Any] | None) -> int:
     """Build everything, train, and keep meta.json's status true whatever happens."""
@@ -88,6 +112,7 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
         random.seed(config["seed"])
         np.random.seed(config["seed"])
         components = build_components(config, device)
+        choice = _precision(config, components, device, resume_from)
         start_step = resume_from["step"] if resume_from else 0
         writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if resume_from else None)
         if resume_from is None:
@@ -95,7 +120,8 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
         trainer = Trainer(
             model=components.model, task=components.task, loss_fn=components.loss_fn,
             optimizer=components.optimizer, scheduler=components.scheduler,
-            settings=TrainSettings.from_section(config["train"]), device=device,
+            settings=TrainSettings.from_section(config["train"]), precision=MixedPrecision(choice.name, device),
+            clipper=build_clipper(config["train"]), guard=build_loss_guard(config["train"]), device=device,
             checkpoint_dir=run_dir / runs.CHECKPOINT_DIR, config=config, writer=writer,
         )
         if resume_from is not None:
@@ -103,7 +129,9 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
             logger.info(f"resuming {run_dir.name} at step {start_step} on {device}")
         else:
             logger.info(f"run {run_dir.name}: {components.model.num_parameters():,} parameters on {device}")
-        runs.update_meta(run_dir, status="running", parameters=components.model.num_parameters())
+        runs.update_meta(run_dir, status="running", parameters=components.model.num_parameters(),
+                         precision={"requested": config["train"]["precision"], "resolved": choice.name,
+                                    "reason": choice.reason, "probe_seconds": choice.timings})
         try:
             status = trainer.fit(stop_at)
         finally:

@@ -1,5 +1,9 @@
 """The step loop: batch(step) → forward → loss → backward → clip → optimizer and scheduler step →
-log → evaluate → checkpoint. It owns nothing it can receive, and reads no config objects."""
+log → evaluate → checkpoint. It owns nothing it can receive, and reads no config objects.
+
+A step whose loss explodes skips its update; `LossGuard` decides what follows (a lower learning
+rate, and after a streak a rollback to an earlier checkpoint), and the trainer carries it out.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +21,11 @@ from torch import nn
 from tqdm import tqdm
 
 from latentrun import checkpoint
+from latentrun.clipping import GradClipper
 from latentrun.data import MultiplicationTask
 from latentrun.metrics import evaluate
+from latentrun.precision import MixedPrecision
+from latentrun.stability import LossGuard, TrainingDiverged, scaled_learning_rate
 
 FINISHED, STOPPED, INTERRUPTED = "finished", "stopped", "interrupted"
 
@@ -29,12 +36,12 @@ class TrainSettings:
 
     max_steps: int
     batch_size: int
-    max_grad_norm: float
     eval_every: int
     eval_batch_size: int
     save_every: int
     keep_last: int
     log_every: int
+    compile: bool
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> "TrainSettings":
@@ -57,6 +64,16 @@ class TrainerState:
         return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did: its loss, and the clipping it applied, or why its update was skipped."""
+
+    loss: torch.Tensor
+    grad_norm: torch.Tensor | None  # None when the loss stopped the step before backward
+    clip_threshold: float
+    problem: str | None  # why the update was skipped; None for a normal step
+
+
 class Trainer:
     """Trains one model on one task, writing checkpoints, TensorBoard scalars and log lines."""
 
@@ -69,6 +86,9 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         settings: TrainSettings,
+        precision: MixedPrecision,
+        clipper: GradClipper,
+        guard: LossGuard,
         device: torch.device,
         checkpoint_dir: Path,
         config: dict[str, Any],
@@ -81,6 +101,12 @@ class Trainer:
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.settings = settings
+        self.precision = precision
+        self.clipper = clipper
+        self.guard = guard
+        # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
+        # generation) uses the plain module, so checkpoints keep their names and load anywhere.
+        self.forward: Callable = torch.compile(model) if settings.compile else model
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.config = config
@@ -98,7 +124,13 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "step": self.state.step,
             "rng": checkpoint.capture_rng(),
-            "trainer": dataclasses.asdict(self.state),
+            "trainer": {
+                **dataclasses.asdict(self.state),
+                "precision": self.precision.name,
+                "grad_scaler": self.precision.state_dict(),
+                "clipping": self.clipper.state_dict(),
+                "stability": self.guard.state_dict(),
+            },
             "config": self.config,
         }
 
@@ -110,7 +142,14 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {str(error).splitlines()[0]}") from None
-        self.state = TrainerState(**state["trainer"])
+        trainer = dict(state["trainer"])
+        # Checkpoints from before precision, clipping history and loss guard existed were fp32 runs
+        # with fixed clipping and no explosion handling: their absence means the fresh state.
+        trainer.pop("precision", None)
+        self.precision.load_state_dict(trainer.pop("grad_scaler", {}))
+        self.clipper.load_state_dict(trainer.pop("clipping", {"history": []}))
+        self.guard.load_state_dict(trainer.pop("stability", {}))
+        self.state = TrainerState(**trainer)
         checkpoint.restore_rng(state["rng"])
 
     def save_checkpoint(self) -> Path:
@@ -118,6 +157,13 @@ class Trainer:
         checkpoint.save(path, self.state_dict())
         for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
             logger.debug(f"removed old checkpoint {removed.name}")
+        return path
+
+    def save_emergency_checkpoint(self) -> Path:
+        """The full state right after a skipped step, kept apart from the regular series."""
+        path = self.checkpoint_dir / checkpoint.emergency_file_name(self.state.step)
+        checkpoint.save(path, self.state_dict())
+        checkpoint.prune(self.checkpoint_dir, self.settings.keep_last, checkpoint.EMERGENCY_FILE)
         return path
 
     def save_best(self, metrics: dict[str, float]) -> None:
@@ -128,17 +174,28 @@ class Trainer:
         )
 
     # ---- the loop -------------------------------------------------------------------------
-    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer update on the batch of `step`; returns (loss, grad_norm) as tensors."""
+    def train_step(self, step: int) -> StepResult:
+        """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
         batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         self.model.train()
-        output = self.loss_fn(self.model(batch.prompt, batch.answer), batch.answer)
-        self.optimizer.zero_grad(set_to_none=True)
-        output.loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        return output.loss.detach(), grad_norm
+        with self.precision.autocast():
+            output = self.loss_fn(self.forward(batch.prompt, batch.answer), batch.answer)
+        loss = output.loss.detach()
+        grad_norm, threshold = None, self.clipper.threshold()
+        problem = self.guard.check_loss(float(loss))
+        if problem is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.precision.backward(output.loss)
+            self.precision.unscale(self.optimizer)
+            grad_norm, threshold = self.clipper.clip(self.model.parameters())
+            # Under fp16 the scaler skips overflowing steps itself; elsewhere an inf norm is an explosion.
+            if not self.precision.skips_nonfinite_gradients and not torch.isfinite(grad_norm):
+                problem = f"non-finite gradient norm ({float(grad_norm)})"
+            else:
+                with scaled_learning_rate(self.optimizer, self.guard.lr_scale()):
+                    self.precision.step(self.optimizer)
+        self.scheduler.step()  # skipped or not, step s+1 follows the schedule's step s+1
+        return StepResult(loss, grad_norm, threshold, problem)
 
     def fit(self, stop_at: int | None = None) -> str:
         """Train until max_steps, `stop_at`, or SIGINT/SIGTERM; always leaves a checkpoint of the last step."""
@@ -154,16 +211,23 @@ class Trainer:
         try:
             while self.state.step < last_step:
                 step = self.state.step + 1
-                loss, grad_norm = self.train_step(step)
+                result = self.train_step(step)
                 self.state.step = step
                 self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
-                self.state.loss_sum += float(loss)
-                self.state.loss_count += 1
                 window_samples += settings.batch_size
                 progress.update(1)
+                if result.problem is None:
+                    loss = float(result.loss)
+                    self.guard.record_good(loss)
+                    self.state.loss_sum += loss
+                    self.state.loss_count += 1
+                elif self._handle_bad_step(step, result.problem):
+                    progress.reset(total=settings.max_steps)
+                    progress.update(self.state.step)
+                    continue
                 if step % settings.log_every == 0 or step == last_step:
                     seconds = time.perf_counter() - window_start
-                    self._log_train(step, float(grad_norm), window_samples / max(seconds, 1e-9), progress)
+                    self._log_train(step, result, window_samples / max(seconds, 1e-9), progress)
                     window_start, window_samples = time.perf_counter(), 0
                 if step % settings.eval_every == 0 or step == settings.max_steps:
                     self._evaluate(step)
@@ -182,18 +246,59 @@ class Trainer:
                 self.writer.flush()
         return status
 
-    def _log_train(self, step: int, grad_norm: float, samples_per_sec: float, progress: tqdm) -> None:
-        mean_loss = self.state.loss_sum / self.state.loss_count
-        self.state.loss_sum, self.state.loss_count = 0.0, 0
-        lr = self.optimizer.param_groups[0]["lr"]
+    def _handle_bad_step(self, step: int, problem: str) -> bool:
+        """Log a skipped step, cut the learning rate, checkpoint the evidence, and roll back when the
+        streak is long enough; True when the state went back to an earlier step."""
+        roll_back = self.guard.record_bad(step)
+        scale = self.guard.lr_scale()
+        path = self.save_emergency_checkpoint()
+        logger.warning(f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
+                       f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}")
         if self.writer is not None:
-            self.writer.add_scalar("train/loss", mean_loss, step)
+            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
+        if roll_back:
+            self._roll_back()
+        return roll_back
+
+    def _roll_back(self) -> None:
+        """Return to the newest loadable checkpoint from before the streak of bad steps, keeping
+        the guard's state (the cut learning rate, the rollback count) so the replay differs."""
+        first_bad = self.guard.begin_rollback()
+        guard_state = self.guard.state_dict()
+        for step, path in reversed(checkpoint.step_checkpoints(self.checkpoint_dir)):
+            if step >= first_bad:
+                continue
+            try:
+                state = checkpoint.load(path)
+            except checkpoint.CheckpointError as error:
+                logger.warning(f"rollback: skipping {error}")
+                continue
+            self.load_state_dict(state)
+            self.guard.load_state_dict(guard_state)
+            logger.warning(f"rolled back to step {step} ({path.name}), rollback {self.guard.rollbacks} of "
+                           f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}")
+            return
+        raise TrainingDiverged(f"bad steps from step {first_bad} on, and no checkpoint before it to roll back to")
+
+    def _log_train(self, step: int, result: StepResult, samples_per_sec: float, progress: tqdm) -> None:
+        # A window of nothing but skipped steps has no loss to report; the warnings already said why.
+        mean_loss = self.state.loss_sum / self.state.loss_count if self.state.loss_count else math.nan
+        self.state.loss_sum, self.state.loss_count = 0.0, 0
+        scale = self.guard.lr_scale()
+        lr = self.optimizer.param_groups[0]["lr"] * scale  # the rate the next update will use
+        grad_norm = math.nan if result.grad_norm is None else float(result.grad_norm)
+        if self.writer is not None:
+            if not math.isnan(mean_loss):
+                self.writer.add_scalar("train/loss", mean_loss, step)
             self.writer.add_scalar("train/lr", lr, step)
-            self.writer.add_scalar("train/grad_norm", grad_norm, step)
+            if result.grad_norm is not None:
+                self.writer.add_scalar("train/grad_norm", grad_norm, step)
+            self.writer.add_scalar("train/clip_threshold", result.clip_threshold, step)
+            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
             self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
         progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
         logger.info(f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
-                    f"grad_norm {grad_norm:.3f} {samples_per_sec:.0f} samples/s")
+                    f"grad_norm {grad_norm:.3f} clip {result.clip_threshold:.3g} {samples_per_sec:.0f} samples/s")
 
     def _evaluate(self, step: int) -> dict[str, float]:
         metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device)

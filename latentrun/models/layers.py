@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 class KVCache:
@@ -95,10 +96,27 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(d_model, num_heads, dropout, layer)
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = MLP(d_model, mlp_ratio, dropout)
+        self.checkpoint_activations = False  # set by set_gradient_checkpointing, like train()/eval()
 
     def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        if self.checkpoint_activations and cache is None and torch.is_grad_enabled():
+            # Keep only the block's input and recompute the rest during backward. Non-reentrant
+            # checkpointing saves the RNG state and replays it, so recomputed dropout masks are the
+            # forward pass's own and the gradients equal those of the plain block.
+            return checkpoint(self._forward, x, use_reentrant=False, preserve_rng_state=True)
+        return self._forward(x, cache)
+
+    def _forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
         x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
+
+
+def set_gradient_checkpointing(model: nn.Module, enabled: bool) -> None:
+    """Trade compute for memory in every transformer block of `model`: activations inside a block
+    are recomputed in the backward pass instead of being kept from the forward pass."""
+    for module in model.modules():
+        if isinstance(module, Block):
+            module.checkpoint_activations = enabled
 
 
 class Backbone(nn.Module):
