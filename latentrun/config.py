@@ -26,6 +26,7 @@ SCHEMA_PATH: Path = Path(__file__).resolve().parents[1] / "schemas" / "experimen
 RUN_CONTROL_KEYS: frozenset[str] = frozenset({
     "train.max_steps", "train.save_every", "train.eval_every", "train.device", "train.log_every",
     "train.keep_last", "train.eval_batch_size", "train.num_threads",
+    "train.gradient_checkpointing",  # recomputes activations bit for bit (tests/models/test_gradient_checkpointing.py)
 })
 
 _MAX_BYTES = 1 << 20  # a config is a few hundred bytes; don't slurp a checkpoint passed by mistake
