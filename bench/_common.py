@@ -57,6 +57,12 @@ def make_trainer(config: dict[str, Any], device: torch.device, precision: str, r
     )
 
 
+def add_set(parser) -> None:
+    """`--set KEY=VALUE` config overrides, as run.py takes them (e.g. --set train.compile=true)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value of every benchmarked experiment (repeatable)")
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -21,6 +21,7 @@ import torch
 from torch.utils import flop_counter
 
 from latentrun.build import resolve_device
+from latentrun.precision import DTYPES
 
 aten = torch.ops.aten
 DEFAULT_CONFIGS = ["experiments/simple_2digit.yaml", "experiments/latent_2digit.yaml",
@@ -50,21 +51,27 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, size: int, repeats: in
 
 
 def step_flops(trainer, step: int) -> int:
-    """FLOPs of the matmuls in one forward and backward pass of the runner's step."""
-    with flop_counter.FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter:
-        trainer.train_step(step)
+    """FLOPs of the matmuls in one forward and backward pass of the runner's step, counted on the
+    plain module: compiled kernels bypass the counter, and compiling changes no FLOPs."""
+    compiled, trainer.forward = trainer.forward, trainer.model
+    try:
+        with flop_counter.FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION) as counter:
+            trainer.train_step(step)
+    finally:
+        trainer.forward = compiled
     return counter.get_total_flops()
 
 
-def measure(config_path: str, precisions: list[str], rounds: int, device: torch.device, size: int) -> list[list]:
-    config = common.load_config(config_path, [f"train.device={device.type}"])
+def measure(config_path: str, precisions: list[str], rounds: int, device: torch.device, size: int,
+            overrides: list[str]) -> list[list]:
+    config = common.load_config(config_path, [f"train.device={device.type}", *overrides])
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for precision in precisions:
             trainer = common.make_trainer(config, device, precision, Path(folder))
             flops = step_flops(trainer, 1)
             trainer.train_step(2)  # warm-up outside the counter
-            peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+            peak_dtype = DTYPES[precision]
             peaks, fp32_peaks, seconds = [], [], []
             for index in range(rounds):
                 peaks.append(matmul_peak(peak_dtype, device, size))
@@ -85,13 +92,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmuls timed for the peak")
+    common.add_set(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(common.machine())
-    rows = [row for path in args.config for row in measure(path, args.precision, args.rounds, device, args.matmul_size)]
+    rows = [row for path in args.config
+            for row in measure(path, args.precision, args.rounds, device, args.matmul_size, args.overrides)]
     print(f"{args.rounds} rounds of (matmul peak, one training step); medians")
     print(common.table(["config", "params", "precision", "GFLOP/step", "step s", "GFLOP/s", "peak GFLOP/s",
                         "MFU (same-precision peak)", "MFU (fp32 peak)"], rows))

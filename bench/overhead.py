@@ -1,16 +1,16 @@
 """Runner overhead: seconds per step of `Trainer.fit` against a bare PyTorch loop.
 
 Both train the same model object with the same optimizer and scheduler, interleaved step by step
-inside one `fit` call: before each runner step, one bare step runs and is timed on its own. So the
-two loops share every second of the machine's load, which on a shared machine swings far more
+inside one `fit` call: next to each runner step (before it on odd steps, after it on even ones), one
+bare step runs and is timed on its own. So the two loops share every second of the machine's load, which on a shared machine swings far more
 than the overhead being measured. The bare step reuses one pre-drawn batch and does forward, loss,
 backward, clip, optimizer and scheduler step, nothing else. The runner's share is everything else
 in `fit`: drawing each step's batch, the loss guard, logging (log_every), TensorBoard scalars and
-checkpoints (save_every), at the config's settings. Evaluation (every eval_every steps, 250 by
-default) is timed separately, next to bare steps, and amortized: the table shows the ratio without
-and with it.
+checkpoints (save_every) and evaluation (eval_every), at the config's settings. By default the
+window is eval_every steps, so it holds one evaluation; a shorter --steps times an evaluation
+separately, between bare steps, and amortizes it over eval_every.
 
-    python bench/overhead.py [--config experiments/latent_2digit.yaml] [--steps 100]
+    python bench/overhead.py [--config experiments/latent_2digit.yaml] [--steps N] [--set train.eval_every=250]
 """
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ def bare_step(trainer, batch, max_grad_norm: float, amp: MixedPrecision) -> None
     trainer.scheduler.step()
 
 
-def measure(config_path: str, precision: str, steps: int, device_name: str, overrides: list[str]) -> list:
+def measure(config_path: str, precision: str, steps: int | None, device_name: str, overrides: list[str]) -> list:
+    """One table row; `steps` None means eval_every steps, so that the window holds one evaluation."""
     config = common.load_config(config_path, [f"train.device={device_name}", *overrides])
     device = resolve_device(device_name)
     train = config["train"]
+    steps = steps or train["eval_every"]
     with tempfile.TemporaryDirectory() as folder:
         run_dir = Path(folder)
         sink = logger.add(run_dir / "train.log", level="INFO")  # a run logs to its train.log too
@@ -59,34 +61,60 @@ def measure(config_path: str, precision: str, steps: int, device_name: str, over
         bare_seconds: list[float] = []
         runner_step = trainer.train_step
 
-        def bare_then_runner_step(step: int):
+        def run_bare() -> None:
             bare_seconds.append(common.timed(lambda: bare_step(trainer, batch, train["max_grad_norm"], amp), device))
-            return runner_step(step)
 
-        trainer.train_step = bare_then_runner_step
+        step_seconds: list[float] = []
+
+        def run_runner_step(step: int):
+            start = time.perf_counter()
+            result = runner_step(step)
+            common.synchronize(device)
+            step_seconds.append(time.perf_counter() - start)
+            return result
+
+        def with_bare_twin(step: int):
+            # The bare step goes before the runner's on odd steps and after it on even ones: whichever
+            # runs second finds the thread pool awake and the weights in cache, so alternating the
+            # order keeps that advantage from favouring one side.
+            if step % 2:
+                run_bare()
+                return run_runner_step(step)
+            result = run_runner_step(step)
+            run_bare()
+            return result
+
+        trainer.train_step = with_bare_twin
         fit_seconds = common.timed(lambda: trainer.fit(stop_at=steps), device)
         trainer.train_step = runner_step
 
-        # Evaluation, between bare steps so that both are timed under the same load.
+        # A window shorter than eval_every holds no evaluation: time one between bare steps, so that
+        # both see the same load, and amortize it over eval_every steps.
+        evaluations = steps // train["eval_every"]
         eval_seconds, nearby_bare = [], []
-        for _ in range(2):
+        for _ in range(0 if evaluations else 2):
             nearby_bare.append(common.timed(lambda: bare_step(trainer, batch, train["max_grad_norm"], amp), device))
             eval_seconds.append(common.timed(lambda: trainer._evaluate(trainer.state.step), device))
         writer.close()
         logger.remove(sink)
     bare = sum(bare_seconds) / steps
     runner = (fit_seconds - sum(bare_seconds)) / steps
-    eval_share = common.median(eval_seconds) / train["eval_every"] / common.median(nearby_bare)
-    return [Path(config_path).stem, precision, steps, train["log_every"], train["save_every"], bare, runner,
-            runner / bare, common.median(eval_seconds), runner / bare + eval_share]
+    loop = runner - sum(step_seconds) / steps  # evaluation, logging, TensorBoard, checkpoints, bookkeeping
+    if evaluations:
+        with_eval = runner / bare
+    else:
+        with_eval = runner / bare + common.median(eval_seconds) / train["eval_every"] / common.median(nearby_bare)
+    return [Path(config_path).stem, precision, steps, train["log_every"], train["save_every"], train["eval_every"],
+            bare, runner, sum(step_seconds) / steps / bare, loop * 1e3, runner / bare,
+            "in window" if evaluations else "amortized", with_eval]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", nargs="+", default=["experiments/latent_2digit.yaml"])
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--steps", type=int, default=100, help="runner steps, each with a bare twin")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--steps", type=int, help="runner steps, each with a bare twin (default: eval_every)")
+    common.add_set(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -98,8 +126,8 @@ def main() -> None:
     rows = [measure(path, precision, args.steps, args.device, args.overrides)
             for path in args.config for precision in args.precision]
     print(f"bare and runner steps interleaved one by one; {time.perf_counter() - started:.0f} s in all")
-    print(common.table(["config", "precision", "steps", "log_every", "save_every", "bare s/step", "runner s/step",
-                        "ratio", "eval s", "ratio with eval amortized"], rows))
+    print(common.table(["config", "precision", "steps", "log_every", "save_every", "eval_every", "bare s/step",
+                        "runner s/step", "train_step/bare", "loop ms/step", "ratio", "eval", "ratio with eval"], rows))
 
 
 if __name__ == "__main__":
