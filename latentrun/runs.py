@@ -57,9 +57,12 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     """The run's meta.json; RunError when it is missing or unreadable."""
     path = run_dir / META_FILE
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RunError(f"{path}: cannot read run metadata ({error})") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: not run metadata (a JSON object was expected)")
+    return meta
 
 
 def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:

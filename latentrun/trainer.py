@@ -16,7 +16,7 @@ from loguru import logger
 from torch import nn
 from tqdm import tqdm
 
-from latentrun import checkpoint
+from latentrun import checkpoint, distributed
 from latentrun.data import MultiplicationTask
 from latentrun.metrics import evaluate
 
@@ -74,6 +74,7 @@ class Trainer:
         config: dict[str, Any],
         writer: Any | None = None,
         rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.model = model
         self.task = task
@@ -86,18 +87,25 @@ class Trainer:
         self.config = config
         self.writer = writer
         self.rank = rank
+        self.world_size = world_size  # settings.batch_size is then this rank's share of the global batch
         self.state = TrainerState()
         self._stop_signal: int | None = None
 
     # ---- checkpoint state -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config."""
+        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config.
+
+        Under torchrun every rank must call it (it gathers each rank's RNG streams); `rng` is rank 0's.
+        """
+        rng_by_rank = distributed.all_gather_object(checkpoint.capture_rng())
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.state.step,
-            "rng": checkpoint.capture_rng(),
+            "rng": rng_by_rank[0],
+            "rng_by_rank": rng_by_rank,
+            "world_size": self.world_size,
             "trainer": dataclasses.asdict(self.state),
             "config": self.config,
         }
@@ -108,24 +116,41 @@ class Trainer:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError) as error:
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {str(error).splitlines()[0]}") from None
-        self.state = TrainerState(**state["trainer"])
-        checkpoint.restore_rng(state["rng"])
+            self.state = TrainerState(**state["trainer"])
+            # Checkpoints from before DDP hold one rank's streams, under `rng` only.
+            checkpoint.restore_rng(state.get("rng_by_rank", [state["rng"]])[self.rank])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            # A file that passed its checks can still hold the wrong things (another tool's dict,
+            # an edited manifest): say so rather than fail somewhere inside torch.
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {reason}") from None
 
     def save_checkpoint(self) -> Path:
+        """Write step_N.pt (rank 0; every rank takes part); a failed write stops the run with CheckpointError."""
         path = self.checkpoint_dir / checkpoint.step_file_name(self.state.step)
-        checkpoint.save(path, self.state_dict())
-        for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
-            logger.debug(f"removed old checkpoint {removed.name}")
+        state = self.state_dict()
+        if self.writer is not None:
+            # A resume rewinds TensorBoard to the checkpoint's step; the scalars up to it must be on
+            # disk by then, or a SIGKILL would lose them for good.
+            self.writer.flush()
+
+        def write() -> None:
+            try:
+                checkpoint.save(path, state)
+            except checkpoint.CheckpointError as error:
+                # Training on would leave nothing to come back to if this process died next.
+                logger.error(f"step {self.state.step}: {error}; stopping the run, earlier checkpoints are intact")
+                raise
+            for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
+                logger.debug(f"removed old checkpoint {removed.name}")
+
+        distributed.from_main(write)
         return path
 
     def save_best(self, metrics: dict[str, float]) -> None:
-        """best.pt: the weights with the best validation result, for predict and eval."""
-        checkpoint.save(
-            self.checkpoint_dir / checkpoint.BEST_FILE,
-            {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config},
-        )
+        """best.pt: the weights with the best validation result, for predict and eval (rank 0 writes)."""
+        state = {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
+        distributed.from_main(lambda: checkpoint.save(self.checkpoint_dir / checkpoint.BEST_FILE, state))
 
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,11 +180,12 @@ class Trainer:
             while self.state.step < last_step:
                 step = self.state.step + 1
                 loss, grad_norm = self.train_step(step)
+                loss, stop_requested = distributed.agree(loss, self._stop_signal is not None)
                 self.state.step = step
                 self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
                 self.state.loss_sum += float(loss)
                 self.state.loss_count += 1
-                window_samples += settings.batch_size
+                window_samples += settings.batch_size * self.world_size
                 progress.update(1)
                 if step % settings.log_every == 0 or step == last_step:
                     seconds = time.perf_counter() - window_start
@@ -167,9 +193,10 @@ class Trainer:
                     window_start, window_samples = time.perf_counter(), 0
                 if step % settings.eval_every == 0 or step == settings.max_steps:
                     self._evaluate(step)
-                if self._stop_signal is not None:
+                if stop_requested:
                     status = INTERRUPTED
-                    logger.warning(f"signal {self._stop_signal} received: checkpointing step {step} and stopping")
+                    signum = self._stop_signal or "to another rank"
+                    logger.warning(f"signal {signum} received: checkpointing step {step} and stopping")
                     break
                 if step % settings.save_every == 0 or step == last_step:
                     self.save_checkpoint()
