@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from loguru import logger
 
 from latentrun.runs import RunError, now
+from latentrun.text import printable
 
 LOCK_FILE = "lock"
 _BUSY_RETRIES = 10  # `holder()` probes with a brief shared flock; don't mistake such a probe for a holder
@@ -119,13 +120,8 @@ def describe(record: dict[str, Any] | None) -> str:
     """'pid 123 on host h (since T)' from a lock record, tolerating a damaged one."""
     if not record:
         return "another process (its lock record is empty or damaged)"
-    pid, host, started = (_printable(record.get(key, "?")) for key in ("pid", "host", "started"))
+    pid, host, started = (printable(record.get(key, "?")) for key in ("pid", "host", "started"))
     return f"pid {pid} on host {host} (since {started})"
-
-
-def _printable(value: Any) -> str:
-    """A record field cut to one short line: the file is anyone's to edit, the message must stay one line."""
-    return "".join(c if c.isprintable() else "?" for c in str(value))[:80]
 
 
 def _read(descriptor: int) -> dict[str, Any]:

@@ -5,16 +5,21 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from latentrun.text import printable
+
 CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_FILE = "train.log"
+# A run id is one plain name (experiment-date-time-hex); no separators, and never '.' or '..'.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class RunError(Exception):
@@ -82,11 +87,30 @@ def append_history(run_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_run_dir(text: str, runs_dir: Path) -> Path:
-    """A run given as a path or as an id under `runs_dir`; RunError when it is neither."""
-    for candidate in (Path(text), runs_dir / text):
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise RunError(f"{text}: not a run directory (no {CONFIG_FILE} there or under {runs_dir}/)")
+    """A run given as a path, or as a run id under `runs_dir`; RunError when it is neither.
+
+    Only what is typed as a path may point anywhere: an id is looked up inside `runs_dir` and must
+    stay there (see `run_dir_for_id`).
+    """
+    as_path = Path(text)
+    if (as_path / CONFIG_FILE).is_file():
+        return as_path
+    if RUN_ID.fullmatch(text):
+        run_dir = run_dir_for_id(text, runs_dir)
+        if (run_dir / CONFIG_FILE).is_file():
+            return run_dir
+    raise RunError(f"{printable(text)}: not a run directory (no {CONFIG_FILE} there or under {runs_dir}/)")
+
+
+def run_dir_for_id(run_id: str, runs_dir: Path) -> Path:
+    """`runs_dir/run_id` for an id that is one plain name and does not lead out of `runs_dir`, not even
+    through a symbolic link; RunError otherwise. Every lookup of a run by id goes through here."""
+    if not RUN_ID.fullmatch(run_id):
+        raise RunError(f"{printable(run_id)}: not a run id (one name of letters, digits, '_', '.', '-')")
+    run_dir = runs_dir / run_id
+    if not run_dir.resolve().is_relative_to(runs_dir.resolve()):
+        raise RunError(f"{run_id}: leads outside {runs_dir}/ (a symbolic link?); give its path instead if you mean it")
+    return run_dir
 
 
 def environment() -> dict[str, Any]:
