@@ -1,9 +1,9 @@
 """The run-directory lock: one process at a time may train a run.
 
-`RUN_DIR/lock` holds JSON `{"pid": ..., "host": ..., "started": ...}` naming the holder, so that a
+`RUN_DIR/lock` holds JSON `{"pid", "host", "pid_start", "started"}` naming the holder, so that a
 refused process, `list`, or a person can say who has the run. Exclusion itself comes from an
 advisory `flock` on that file, which the kernel drops when the holder dies however it dies
-(SIGKILL, power loss of the process, OOM killer). A lock file whose flock is free is therefore
+(SIGKILL, the OOM killer, a crash). A lock file whose flock is free is therefore
 stale by construction: it is taken over with a warning. That also covers a recycled PID, which a
 check of the recorded PID alone would mistake for a live holder.
 """
@@ -13,17 +13,15 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from loguru import logger
 
-from latentrun.runs import RunError, now
+from latentrun.runs import LOCK_FILE, RunError, now, process_owner
 from latentrun.text import printable
 
-LOCK_FILE = "lock"
 _BUSY_RETRIES = 10  # `holder()` probes with a brief shared flock; don't mistake such a probe for a holder
 
 
@@ -78,7 +76,9 @@ def acquire(run_dir: Path) -> RunLock:
             continue
         if os.fstat(descriptor).st_size:  # left by a holder that died without releasing it
             logger.warning(f"{run_dir}: taking over the stale lock of {describe(_read(descriptor))}, which no longer runs")
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}).encode()
+        # pid_start (the kernel's start time of the pid) lets readers that only look, such as `list`,
+        # tell this process from a later one that reuses its pid.
+        record = json.dumps({**process_owner(), "started": now()}).encode()
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, record + b"\n", 0)
         os.fsync(descriptor)

@@ -16,23 +16,28 @@ import torch
 from loguru import logger
 from torch.utils.tensorboard import SummaryWriter
 
-from latentrun import checkpoint, config as config_module, distributed, lock as run_lock, runs
+from latentrun import checkpoint, config as config_module, distributed, hparams, lock as run_lock, runs
 from latentrun.build import build_components, resolve_device
 from latentrun.config import ConfigError
-from latentrun.trainer import INTERRUPTED, Trainer, TrainSettings
+from latentrun.trainer import INTERRUPTED, Trainer, TrainerState, TrainSettings
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
-def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None) -> tuple[Path, int]:
-    """Create a new run directory for `config` and train it; returns (run_dir, exit status)."""
+def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None,
+          experiment_file: str | Path | None = None) -> tuple[Path, int]:
+    """Create a new run directory for `config` and train it; returns (run_dir, exit status).
+
+    `experiment_file` is recorded so that `list --id` can show how the run differs from its file.
+    """
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     with contextlib.ExitStack() as held:
-        run_dir = distributed.from_main(lambda: _create(config, runs_dir, held))
+        run_dir = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held))
         return run_dir, _train(run_dir, config, device, stop_at, resume_from=None)
 
 
-def _create(config: dict[str, Any], runs_dir: Path, held: contextlib.ExitStack) -> Path:
+def _create(config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None,
+            held: contextlib.ExitStack) -> Path:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
     run_dir = runs.create_run_dir(runs_dir, config["experiment"])
@@ -43,11 +48,15 @@ def _create(config: dict[str, Any], runs_dir: Path, held: contextlib.ExitStack) 
         {
             "id": run_dir.name,
             "experiment": config["experiment"],
+            "experiment_file": str(Path(experiment_file).resolve()) if experiment_file else None,
+            "model": config["model"]["name"],
+            "seed": config["seed"],
             "created": runs.now(),
             "command": runs.command_line(),
             "environment": runs.environment(),
             "world_size": distributed.context().world_size,
             "status": "created",
+            **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
         },
     )
@@ -152,10 +161,12 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
             _seed_rank_streams(config["seed"], world.rank)
         start_step = resume_from["step"] if resume_from else 0
         writer = None
+        parameters = components.model.num_parameters()
         if world.is_main:
             writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if resume_from else None)
             if resume_from is None:
                 writer.add_text("config", "\n".join("    " + line for line in config_module.dump(config).splitlines()))
+                writer.file_writer.add_summary(hparams.session_start(hparams.flat_hparams(config, parameters)))
         settings = TrainSettings.from_section(config["train"])
         trainer = Trainer(
             model=distributed.wrap(components.model, device), task=components.task, loss_fn=components.loss_fn,
@@ -163,25 +174,29 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
             settings=dataclasses.replace(settings, batch_size=settings.batch_size // world.world_size), device=device,
             checkpoint_dir=run_dir / runs.CHECKPOINT_DIR, config=config, writer=writer,
             rank=world.rank, world_size=world.world_size,
+            on_checkpoint=(lambda state: _report_progress(run_dir, state)) if world.is_main else None,
         )
         if resume_from is not None:
             trainer.load_state_dict(resume_from)
             logger.info(f"resuming {run_dir.name} at step {start_step} on {device}")
         else:
-            logger.info(f"run {run_dir.name}: {components.model.num_parameters():,} parameters on {device}"
+            logger.info(f"run {run_dir.name}: {parameters:,} parameters on {device}"
                         + (f", {world.world_size} processes" if world.world_size > 1 else ""))
         if world.is_main:
-            runs.update_meta(run_dir, status="running", parameters=components.model.num_parameters())
+            runs.update_meta(run_dir, status="running", parameters=parameters, max_steps=settings.max_steps,
+                             **runs.process_owner())
+        outcome = "crashed"
         try:
-            status = trainer.fit(stop_at)
+            outcome = status = trainer.fit(stop_at)
         finally:
             if writer is not None:
-                writer.close()
+                _close_writer(writer, trainer.state, outcome)
         state = trainer.state
         if world.is_main:
             runs.update_meta(run_dir, status=status, step=state.step, max_steps=settings.max_steps,
                              best_exact_match=state.best_exact_match, best_step=state.best_step,
-                             elapsed_seconds=round(state.elapsed_seconds, 3), updated=runs.now())
+                             last_loss=state.last_loss, elapsed_seconds=round(state.elapsed_seconds, 3),
+                             updated=runs.now())
         logger.info(f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
                     f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}")
         return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
@@ -212,3 +227,20 @@ def _seed_rank_streams(seed: int, rank: int) -> None:
     random.seed(int(python_seed))
     np.random.seed(int(numpy_seed))
     torch.manual_seed(int(torch_seed))
+
+
+def _report_progress(run_dir: Path, state: TrainerState) -> None:
+    """Keep meta.json's step and losses current at every checkpoint, so `list` shows a live run's progress."""
+    runs.update_meta(run_dir, step=state.step, last_loss=state.last_loss, best_exact_match=state.best_exact_match,
+                     best_step=state.best_step, elapsed_seconds=round(state.elapsed_seconds, 3), updated=runs.now())
+
+
+def _close_writer(writer: SummaryWriter, state: TrainerState, outcome: str) -> None:
+    """Attach the session's final metrics for TensorBoard's HParams tab, mark how it ended, close."""
+    if state.best_exact_match >= 0:
+        writer.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
+    writer.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
+    end = hparams.session_end(outcome)
+    if end is not None:
+        writer.file_writer.add_summary(end, state.step)
+    writer.close()

@@ -19,6 +19,8 @@ from tqdm import tqdm
 from latentrun import checkpoint, distributed
 from latentrun.data import MultiplicationTask
 from latentrun.metrics import evaluate
+from latentrun.objective import step_loss
+from latentrun.schedules import TeacherForcing
 
 FINISHED, STOPPED, INTERRUPTED = "finished", "stopped", "interrupted"
 
@@ -35,10 +37,13 @@ class TrainSettings:
     save_every: int
     keep_last: int
     log_every: int
+    teacher_forcing: TeacherForcing
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> "TrainSettings":
-        return cls(**{field.name: section[field.name] for field in dataclasses.fields(cls)})
+        values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
+        values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
+        return cls(**values)
 
 
 @dataclass
@@ -48,10 +53,12 @@ class TrainerState:
     step: int = 0
     loss_sum: float = 0.0
     loss_count: int = 0
+    latent_loss_sum: float = 0.0
     best_exact_match: float = -1.0
     best_val_loss: float = math.inf
     best_step: int = 0
     elapsed_seconds: float = 0.0
+    last_loss: float | None = None  # the most recent logged train/loss, reported in meta.json by `list`
 
     def improves_on_best(self, metrics: dict[str, float]) -> bool:
         return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
@@ -75,6 +82,7 @@ class Trainer:
         writer: Any | None = None,
         rank: int = 0,
         world_size: int = 1,
+        on_checkpoint: Callable[[TrainerState], None] | None = None,
     ) -> None:
         self.model = model
         self.task = task
@@ -88,6 +96,7 @@ class Trainer:
         self.writer = writer
         self.rank = rank
         self.world_size = world_size  # settings.batch_size is then this rank's share of the global batch
+        self.on_checkpoint = on_checkpoint  # lets the run dir report progress while training goes on
         self.state = TrainerState()
         self._stop_signal: int | None = None
 
@@ -143,6 +152,8 @@ class Trainer:
                 raise
             for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
                 logger.debug(f"removed old checkpoint {removed.name}")
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self.state)
 
         distributed.from_main(write)
         return path
@@ -157,12 +168,15 @@ class Trainer:
         """One optimizer update on the batch of `step`; returns (loss, grad_norm) as tensors."""
         batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         self.model.train()
-        output = self.loss_fn(self.model(batch.prompt, batch.answer), batch.answer)
+        output = step_loss(self.model, self.loss_fn, batch, teacher_forcing=self.settings.teacher_forcing(step),
+                           operand_width=self.task.operand_width)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
+        if "latent_loss" in output.parts:
+            self.state.latent_loss_sum += float(output.parts["latent_loss"])
         return output.loss.detach(), grad_norm
 
     def fit(self, stop_at: int | None = None) -> str:
@@ -211,11 +225,16 @@ class Trainer:
 
     def _log_train(self, step: int, grad_norm: float, samples_per_sec: float, progress: tqdm) -> None:
         mean_loss = self.state.loss_sum / self.state.loss_count
-        self.state.loss_sum, self.state.loss_count = 0.0, 0
+        mean_latent_loss = self.state.latent_loss_sum / self.state.loss_count
+        self.state.loss_sum, self.state.latent_loss_sum, self.state.loss_count = 0.0, 0.0, 0
+        self.state.last_loss = mean_loss
         lr = self.optimizer.param_groups[0]["lr"]
         if self.writer is not None:
             self.writer.add_scalar("train/loss", mean_loss, step)
             self.writer.add_scalar("train/lr", lr, step)
+            self.writer.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
+            if self.loss_fn.latent_supervision_weight > 0:
+                self.writer.add_scalar("train/latent_loss", mean_latent_loss, step)
             self.writer.add_scalar("train/grad_norm", grad_norm, step)
             self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
         progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
@@ -223,10 +242,13 @@ class Trainer:
                     f"grad_norm {grad_norm:.3f} {samples_per_sec:.0f} samples/s")
 
     def _evaluate(self, step: int) -> dict[str, float]:
-        metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device)
+        metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device,
+                           self.task.operand_width)
         if self.writer is not None:
             for tag, value in metrics.items():
                 self.writer.add_scalar(tag, value, step)
+            # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
+            self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
         logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
                     f"digit_accuracy {metrics['val/digit_accuracy']:.4f}")
         if self.state.improves_on_best(metrics):

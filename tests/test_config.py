@@ -70,10 +70,10 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
     cfg = config.load(write(tmp_path, "seed: 1\ntrain: {max_steps: 5}\n"))
     assert cfg["seed"] == 1
     assert cfg["model"] == {"name": "latent_transformer", "d_model": 384, "num_layers": 4, "num_heads": 8,
-                            "mlp_ratio": 4, "dropout": 0.0, "num_latent": 8}
+                            "mlp_ratio": 4, "dropout": 0.0, "num_latent": 8, "latent_mode": "pause"}
     assert cfg["optimizer"] == {"name": "adamw", "lr": 0.0003, "weight_decay": 0.01, "beta1": 0.9,
                                 "beta2": 0.98, "eps": 1e-08}
-    assert cfg["loss"] == {"name": "cross_entropy"}
+    assert cfg["loss"] == {"name": "cross_entropy", "latent_supervision_weight": 0.0}
     assert cfg["train"]["max_steps"] == 5 and cfg["train"]["batch_size"] == 256
     assert cfg["train"]["device"] == "auto"
     assert cfg["dataset"]["operand_width"] is None
@@ -83,7 +83,7 @@ def test_registry_defaults_follow_the_chosen_entry(tmp_path):
     cfg = config.load(write(tmp_path, "model: {name: simple_transformer}\nloss: {name: combined}\n"))
     assert "num_latent" not in cfg["model"]
     assert list(cfg["model"]) == ["name", "d_model", "num_layers", "num_heads", "mlp_ratio", "dropout"]
-    assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5}
+    assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
 
 
 def test_integers_given_for_numbers_are_accepted_and_stored_as_floats(tmp_path):
@@ -225,7 +225,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent",
+        "mlp_ratio, dropout, num_latent, latent_mode",
     ]
 
 
@@ -255,6 +255,37 @@ def test_cross_field_checks_accept_consistent_widths(tmp_path):
     text = "dataset: {name: multiplication, max_digits: 3, operand_width: 4, product_width: 8}\n"
     cfg = config.load(write(tmp_path, text))
     assert cfg["dataset"]["product_width"] == 8
+
+
+def test_step_supervision_needs_latent_tokens(tmp_path):
+    text = "model: {name: simple_transformer}\nloss:\n  name: combined\n  latent_supervision_weight: 1\n"
+    path, found = problems_in(tmp_path, text)
+    assert found == [f"{path}:4: loss.latent_supervision_weight: step supervision needs latent tokens: "
+                     "a latent_transformer with num_latent >= 1 (model is simple_transformer)"]
+    path, found = problems_in(tmp_path, "model: {name: latent_transformer, num_latent: 0}\n",
+                              ("loss.latent_supervision_weight=0.5",))
+    assert found == ["--set loss.latent_supervision_weight=0.5: loss.latent_supervision_weight: step supervision "
+                     "needs latent tokens: a latent_transformer with num_latent >= 1 (model is latent_transformer, "
+                     "num_latent 0)"]
+    assert config.load(write(tmp_path, "loss: {name: cross_entropy, latent_supervision_weight: 1}\n"))
+
+
+def test_teacher_forcing_is_a_nested_section_with_defaults_and_checks(tmp_path):
+    assert config.load(write(tmp_path, "seed: 1\n"))["train"]["teacher_forcing"] == {
+        "schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 1.0}
+    cfg = config.load(write(tmp_path, "train:\n  teacher_forcing: {schedule: cosine, end_step: 50}\n"),
+                      ["train.teacher_forcing.min_ratio=0.25"])
+    assert cfg["train"]["teacher_forcing"] == {"schedule": "cosine", "start_step": 0, "end_step": 50, "min_ratio": 0.25}
+    text = "train:\n  teacher_forcing:\n    schedule: linaer\n    start_step: 9\n    end_step: 3\n    ratio: 1\n"
+    path, found = problems_in(tmp_path, text)
+    assert found == [
+        f"{path}:3: train.teacher_forcing.schedule: must be one of 'linear', 'cosine', 'step', got 'linaer' "
+        "(did you mean 'linear'?)",
+        f"{path}:6: train.teacher_forcing.ratio: unknown key 'ratio' (did you mean 'min_ratio'?)",
+    ]
+    path, found = problems_in(tmp_path, text.replace("linaer", "step").replace("    ratio: 1\n", ""))
+    assert found == [f"{path}:5: train.teacher_forcing.end_step: end_step (3) must be >= start_step (9)"]
+    assert config.diff(config.resolve({}), cfg)["train.teacher_forcing.min_ratio"] == (1.0, 0.25)
 
 
 def test_resolve_uses_given_lines():
@@ -384,7 +415,8 @@ def test_apply_overrides_on_a_resolved_config_copies_it():
     with pytest.raises(ConfigError) as info:  # the old entry's parameters don't fit the new one
         config.resolve(changed, "config.yaml")
     assert single_line_problems(info.value) == [
-        "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
+        "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)",
+        "config.yaml: model.latent_mode: unknown key 'latent_mode' (a parameter of latent_transformer only)"]
 
 
 # --- dump, diff, errors --------------------------------------------------------------------------

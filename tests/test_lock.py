@@ -30,7 +30,7 @@ def test_lock_file_names_the_holder_and_goes_away_on_release(tmp_path):
     with lock.hold(tmp_path):
         record = json.loads((tmp_path / "lock").read_text())
         assert record["pid"] == os.getpid() and record["host"] == socket.gethostname()
-        assert {"pid", "host", "started"} == record.keys()
+        assert {"pid", "host", "pid_start", "started"} == record.keys()
         assert lock.holder(tmp_path) == record
     assert not (tmp_path / "lock").exists()
     assert lock.holder(tmp_path) is None

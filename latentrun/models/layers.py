@@ -42,6 +42,31 @@ class KVCache:
         self.length += steps
 
 
+class GradKVCache:
+    """A KVCache that autograd can flow through, for training passes that decode step by step.
+
+    Writing into a preallocated tensor in place would modify keys that earlier attention steps
+    saved for backward, which autograd refuses; here every update concatenates instead, so the
+    positions stored earlier stay untouched. Same interface as KVCache.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.k: list[Tensor | None] = [None] * num_layers
+        self.v: list[Tensor | None] = [None] * num_layers
+        self.length = 0
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append one layer's new keys/values (B, nh, T, hs); return all so far (B, nh, length+T, hs)."""
+        old_k, old_v = self.k[layer], self.v[layer]
+        self.k[layer] = k if old_k is None else torch.cat([old_k, k], dim=2)
+        self.v[layer] = v if old_v is None else torch.cat([old_v, v], dim=2)
+        return self.k[layer], self.v[layer]
+
+    def advance(self, steps: int) -> None:
+        """Mark `steps` more positions as stored, once every layer has written them."""
+        self.length += steps
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention through `scaled_dot_product_attention`, optionally cached."""
 
@@ -54,7 +79,7 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         hs = D // self.num_heads
@@ -96,7 +121,7 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = MLP(d_model, mlp_ratio, dropout)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
 
@@ -133,14 +158,17 @@ class Backbone(nn.Module):
         """Hidden states (..., D) → logits (..., V) through the tied embedding matrix."""
         return F.linear(h, self.wte.weight)
 
-    def new_cache(self, batch: int) -> KVCache:
-        """An empty cache sized for the full sequence, matching the parameters' dtype and device."""
+    def new_cache(self, batch: int, differentiable: bool = False) -> KVCache | GradKVCache:
+        """An empty cache: preallocated for the full sequence, matching the parameters' dtype and
+        device, or (`differentiable`) one that autograd can flow through."""
+        if differentiable:
+            return GradKVCache(len(self.blocks))
         w = self.wte.weight
         D = w.size(1)
         return KVCache(len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads,
                        dtype=w.dtype, device=w.device)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         """Embeddings (B, T, D) → final hidden states (B, T, D).
 
         Without a cache, x is the whole sequence from position 0. With one, x continues the
@@ -158,14 +186,18 @@ class Backbone(nn.Module):
         return self.ln_f(x)
 
 
-def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool) -> tuple[Tensor, Tensor]:
+def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool,
+                  cache: KVCache | None = None) -> tuple[Tensor, Tensor]:
     """Greedily write `steps` tokens after the embedded `prefix` (B, T0, D).
 
     Returns the tokens (B, steps) and the logits each was chosen from (B, steps, V). With a cache
     the prefix runs once and each new token runs alone; without, the whole growing sequence is
     re-run every step, which is slow but obviously right: the reference the cache is tested against.
+    A `cache` passed in already holds the positions before `prefix` (latents computed one at a
+    time, say); decoding continues it.
     """
-    cache = backbone.new_cache(prefix.size(0)) if use_cache else None
+    if cache is None and use_cache:
+        cache = backbone.new_cache(prefix.size(0))
     x = prefix  # what the backbone reads next: (B, T0, D), then (B, 1, D) or the whole sequence
     tokens, logits = [], []
     for _ in range(steps):
