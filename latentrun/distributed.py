@@ -10,6 +10,7 @@ single-process runs compute exactly what they did before DDP existed.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import pickle
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ T = TypeVar("T")
 # Long enough for rank 0 to verify a few large checkpoints while the others wait at a broadcast;
 # short enough that a rank stuck on a dead peer gives up within minutes, not gloo's default 30.
 _TIMEOUT = dt.timedelta(minutes=10)
+# torch 2.13 renamed DDP's broadcast_buffers (and warns about the old name); older ones know only it.
+_NO_BUFFER_SYNC = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                   else "broadcast_buffers")
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,10 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """`model` as a DDP replica that averages gradients across ranks; `model` itself in a world of one."""
     if _context.world_size == 1:
         return model
+    # Weights stay equal on every rank by construction (same init, same averaged gradients), and
+    # evaluation must not be a collective: no buffer sync in forward.
     return _DataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                         # Weights stay equal on every rank by construction (same init, same averaged
-                         # gradients), and evaluation must not be a collective.
-                         broadcast_buffers=False)
+                         **{_NO_BUFFER_SYNC: False})
 
 
 class _DataParallel(DistributedDataParallel):
