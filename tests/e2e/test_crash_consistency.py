@@ -14,21 +14,21 @@ from conftest import SMOKE, assert_states_equal, only_run, run_cli, run_process,
 pytestmark = pytest.mark.slow
 
 KILLS = 5
-MAX_STEPS = 120
+MAX_STEPS = 240  # far more than 5 kills can use up, so the run is still going at every kill
 # A checkpoint every step, so that many kills land inside a checkpoint write.
 SETTINGS = ("--set", "train.num_threads=1", "--set", f"train.max_steps={MAX_STEPS}", "--set", "train.save_every=1",
-            "--set", "train.eval_every=40")
+            "--set", "train.eval_every=80")
 STEP_LINE = re.compile(rf"step (\d+)/{MAX_STEPS} loss")
 
 
-def wait_until(condition, process, what, timeout=120.0):
+def wait_until(condition, process, what, timeout=120.0, poll=0.005):
     deadline = time.monotonic() + timeout
     while not condition():
         if process.poll() is not None:
             pytest.fail(f"process ended ({process.returncode}) while waiting for {what}: {process.stderr.read()[-3000:]}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
+        time.sleep(poll)
 
 
 def assert_every_checkpoint_readable(run_dir):
@@ -59,6 +59,9 @@ def test_random_sigkills_then_resume_end_bitwise_equal_to_an_uninterrupted_run(t
 
         if kills == 2:  # once, at a random moment of start-up: imports, lock, checkpoint verification
             time.sleep(rng.uniform(0.5, 3.0))
+        elif kills >= 3:  # the torn-write case, on purpose: this process's temporary checkpoint exists right now
+            wait_until(lambda: any((run_dir / "checkpoints").glob(f".step_*.{process.pid}.tmp")), process,
+                       "a checkpoint write", poll=0.0005)
         else:
             advance = rng.randint(1, 12)
             wait_until(lambda: steps_since_launch() >= advance, process, f"{advance} steps")
@@ -73,7 +76,7 @@ def test_random_sigkills_then_resume_end_bitwise_equal_to_an_uninterrupted_run(t
         process.kill()
         process.wait()
         kills += 1
-        mid_write += any(p.name.startswith(".step_") for p in (run_dir / "checkpoints").glob(".*.tmp"))
+        mid_write += any((run_dir / "checkpoints").glob(f".step_*.{process.pid}.tmp"))
         checked += assert_every_checkpoint_readable(run_dir)
         assert lock.holder(run_dir) is None, "a dead process's lock must not count as held"
         process = run_process("--resume", run_dir)
