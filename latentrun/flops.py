@@ -36,8 +36,8 @@ def _extra_formulas() -> dict[Any, Any]:
 def training_flops_per_example(model: torch.nn.Module, prompt: torch.Tensor, answer: torch.Tensor) -> float:
     """FLOPs of one teacher-forced forward and backward pass per example, from a small batch.
 
-    Counts the model only: the loss, the optimizer update and evaluation add comparatively little
-    and are left out, as in the usual 6·N·tokens estimate this replaces. The gradients it leaves
+    Counts the model only: the loss, a latent probe head, scheduled sampling's no-grad pass, the
+    optimizer update and evaluation are left out, as in the usual 6·N·tokens estimate this replaces. The gradients it leaves
     on the parameters are cleared again.
     """
     prompt, answer = prompt[:_EXAMPLES], answer[:_EXAMPLES]

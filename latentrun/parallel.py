@@ -27,7 +27,7 @@ from latentrun.config import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 _FAILED = ("crashed", "failed")
-_TAIL_LINES = 20  # of a failed run's console output, shown at the end: where its traceback is
+_TAIL_LINES = 10  # of a failed run's console output, shown at the end: where its traceback is
 
 
 @dataclass(frozen=True)

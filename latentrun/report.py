@@ -147,7 +147,8 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     if len(ranked) >= 2 and stats(ranked[1], key)["mean"] > 0:
         best, other = ranked[:2]
         ratio = stats(best, key)["mean"] / stats(other, key)["mean"]
-        text = f"{_name(best)} is more parameter-efficient: {ratio:.2f}x the val/exact_match per parameter of {_name(other)}"
+        text = (f"{_name(best)} is more parameter-efficient: {_times(ratio)} the val/exact_match per parameter "
+                f"of {_name(other)}")
     else:
         key = "loss_x_params"
         ranked = sorted((g for g in groups if stats(g, key)["mean"] is not None), key=lambda g: stats(g, key)["mean"])
@@ -156,7 +157,7 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         best, other = ranked[:2]
         ratio = stats(other, key)["mean"] / stats(best, key)["mean"]
         text = (f"{_name(best)} is more parameter-efficient (too few exact matches to compare, so by val/loss x "
-                f"parameters): {_name(other)} has {ratio:.2f}x as much")
+                f"parameters): {_name(other)} has {_times(ratio)} as much")
     spread = max(stats(best, key)["std"] or 0.0, stats(other, key)["std"] or 0.0)
     within_noise = spread > 0 and abs(stats(best, key)["mean"] - stats(other, key)["mean"]) <= spread
     if ratio == 1.0:
@@ -239,6 +240,11 @@ def _show(stats: dict[str, Any], metric: _Metric) -> str:
     if stats["n"] < stats["of"]:
         text += f" ({stats['n']}/{stats['of']})"
     return text
+
+
+def _times(ratio: float) -> str:
+    """'2.50x', or '1.005x' for a close race, where two decimals would print a misleading 1.00x."""
+    return f"{ratio:.2f}x" if ratio >= 1.1 else f"{ratio:.3f}x"
 
 
 def _name(group: dict[str, Any]) -> str:

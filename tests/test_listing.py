@@ -145,3 +145,16 @@ def test_cli_list_empty(tmp_path, capsys):
     assert "no runs" in capsys.readouterr().err
     assert main(["list", "--runs-dir", str(tmp_path / "none"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_the_contract_flags_are_there():
+    """ARCHITECTURE.md's command line: list [--runs-dir DIR] [--sort date|step|loss|acc] [--limit N] [--id ID]."""
+    from latentrun import cli
+
+    options = {o for action in cli._command_parser("list")._actions for o in action.option_strings}
+    assert {"--runs-dir", "--sort", "--limit", "--id", "--json"} <= options
+    assert listing.SORTS == ("date", "step", "loss", "acc")
+    parsed = cli._command_parser("compare").parse_args(["a", "b", "c"])
+    assert parsed.runs == ["a", "b", "c"]
+    train = {o for action in cli._train_parser()._actions for o in action.option_strings}
+    assert {"--resume", "--set", "--runs-dir", "--stop-at", "--force", "--jobs", "--seeds"} <= train

@@ -195,3 +195,29 @@ def test_resume_by_id_and_latest(launch, tmp_path):
     assert runs.resolve_run_dir("latest", runs_dir).name == "smoke-copy"
     assert run_cli("--resume", "latest", "--runs-dir", runs_dir) == 0  # already finished: records the resume, trains nothing
     assert [event["event"] for event in json.loads(meta_path.read_text())["history"]] == ["start", "resume"]
+
+
+def test_sigterm_to_the_launcher_stops_runs_cleanly_and_starts_no_more(tmp_path, capsys):
+    """The launcher runs in this process; a helper thread sends it SIGTERM once the first run trains."""
+    long = tmp_path / "long.yaml"
+    long.write_text(SMOKE.read_text().replace("experiment: smoke", "experiment: long").replace("max_steps: 40", "max_steps: 3000"))
+    runs_dir = tmp_path / "runs"
+
+    def terminate_when_training():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any('"step": 10' in p.read_text() for p in runs_dir.glob("long-*/meta.json")):
+                os.kill(os.getpid(), signal.SIGTERM)  # the launcher's handler owns SIGTERM while it runs
+                return
+            time.sleep(0.05)
+
+    helper = threading.Thread(target=terminate_when_training)
+    helper.start()
+    assert run_cli(long, SMOKE, "--jobs", 1, "--runs-dir", runs_dir) == 130
+    helper.join()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("interrupted  long") and lines[1].startswith("skipped      smoke"), lines
+    [run_dir] = runs_dir.iterdir()  # smoke never started
+    [(step, _)] = checkpoint.step_checkpoints(run_dir / "checkpoints")[-1:]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and meta["step"] == step >= 10  # resumable from where it stopped
