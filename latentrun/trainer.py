@@ -159,9 +159,14 @@ class Trainer:
         return path
 
     def save_best(self, metrics: dict[str, float]) -> None:
-        """best.pt: the weights with the best validation result, for predict and eval (rank 0 writes)."""
-        state = {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
-        distributed.from_main(lambda: checkpoint.save(self.checkpoint_dir / checkpoint.BEST_FILE, state))
+        """best.pt: the weights with the best validation result, for predict and eval (rank 0 writes).
+
+        Deliberately not a collective: whether a result is the best so far is decided by each rank
+        on its own evaluation, which a GPU need not reproduce bit for bit on every rank."""
+        if self.rank == 0:
+            checkpoint.save(self.checkpoint_dir / checkpoint.BEST_FILE,
+                            {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics,
+                             "config": self.config})
 
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
