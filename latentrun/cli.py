@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, PeerError) as error:
         _report(error)
         return EXIT_FAILURE
+    except OSError as error:  # the disk or the system refused (full, read-only, ...): not a bug, not a usage error
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

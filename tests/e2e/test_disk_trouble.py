@@ -92,3 +92,32 @@ def test_a_real_file_size_limit_from_the_kernel(tmp_path, straight):
     assert_stopped_cleanly_at_10(run_dir, process.stderr)
     assert run_cli("--resume", run_dir) == 0
     assert_states_equal(straight, checkpoint.load(step_file(run_dir, 40)))
+
+
+def test_a_refused_progress_or_lock_write_is_exit_1_without_traceback(tmp_path, monkeypatch, capsys):
+    """Writes besides checkpoints (meta.json progress, the lock file) failing end the run cleanly too."""
+    from latentrun import runs
+
+    real_update_meta = runs.update_meta
+
+    def full_disk_after_step_10(run_dir, **changes):
+        if changes.get("step") == 20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(run_dir / "meta.json"))
+        return real_update_meta(run_dir, **changes)
+
+    monkeypatch.setattr(runs, "update_meta", full_disk_after_step_10)
+    assert run_cli(SMOKE, "--runs-dir", tmp_path, *FAST, "--set", "train.save_every=10") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"error: [Errno {errno.ENOSPC}]" in err and "meta.json" in err, err
+    run_dir = only_run(tmp_path)
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "crashed"
+
+    from latentrun import lock
+
+    def refused(run_dir):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(run_dir / "lock"))
+
+    monkeypatch.setattr(lock, "acquire", refused)
+    assert run_cli("--resume", run_dir) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Read-only file system" in err and "lock" in err, err
