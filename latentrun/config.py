@@ -31,6 +31,9 @@ RUN_CONTROL_KEYS: frozenset[str] = frozenset({
 
 _MAX_BYTES = 1 << 20  # a config is a few hundred bytes; don't slurp a checkpoint passed by mistake
 _MAX_DEPTH = 32  # configs nest two levels; stop long before Python's recursion limit would
+# A full config is ~60 values. Pure-Python YAML takes tens of seconds over a 1 MiB flow list, so stop
+# composing (and scanning, which is lazy) at a bound no real config comes near.
+_MAX_NODES = 10_000
 _MISSING = object()
 _STD = "tag:yaml.org,2002:"
 _PLAIN = "tag:latentrun,plain"  # untagged plain scalar, typed below by YAML 1.2 rather than PyYAML's 1.1
@@ -80,6 +83,7 @@ class _Loader(yaml.SafeLoader):
     bombs or cycles; configs are small enough to write out) and nesting bounded."""
 
     _depth = 0
+    _nodes = 0
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode:
@@ -93,6 +97,9 @@ class _Loader(yaml.SafeLoader):
             raise _Problem(line, "anchors and aliases (&a, *a) are not allowed; write the value out")
         if self._depth >= _MAX_DEPTH:
             raise _Problem(line, "document is nested too deeply")
+        self._nodes += 1
+        if self._nodes > _MAX_NODES:
+            raise _Problem(line, f"document holds more than {_MAX_NODES} values; not an experiment config")
         self._depth += 1
         try:
             return super().compose_node(parent, index)
@@ -117,6 +124,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict:
     raw = _apply(raw, overrides, origins)
     if raw.get("experiment") is None:
         raw["experiment"] = Path(path).stem
+        origins.setdefault(("experiment",), (source, None))  # blame the file name, not line 1
     return _resolve(raw, origins)
 
 
@@ -180,6 +188,12 @@ def diff(old: Mapping, new: Mapping) -> dict[str, tuple[Any, Any]]:
         if type(x) is not type(y) or x != y:  # True == 1 in Python, but not in a config
             changed[key] = (x, y)
     return changed
+
+
+def flatten(config: Mapping) -> dict[str, Any]:
+    """Dotted key -> leaf value (`optimizer.lr`: 0.001), the form `--set` and `diff` speak, for
+    code that compares or tabulates configs."""
+    return _flatten(config)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -391,11 +405,16 @@ def _allowed_keys(key: _Key, instance: dict) -> list[str] | None:
     props = load_schema()["properties"]
     if not key:
         return list(props)
-    if len(key) > 1 or key[0] not in props:
+    if key[0] not in props:
         return []
     entries = _entries(key[0])
     if entries is None:
-        return list(_deref(props[key[0]]).get("properties", {}))
+        spec = _deref(props[key[0]])
+        for part in key[1:]:  # a plain section's nested object, such as train.teacher_forcing
+            spec = _deref(spec.get("properties", {}).get(part, {}))
+        return list(spec.get("properties", {}))
+    if len(key) > 1:
+        return []
     name = instance.get("name", _MISSING)
     if name is _MISSING:
         chosen = list(entries.values())
@@ -490,6 +509,18 @@ def _cross_problems(raw: dict, broken: set[str]) -> list[tuple[list[_Key], str]]
         if "num_heads" in m and m["d_model"] % m["num_heads"]:
             found.append(([("model", "num_heads"), ("model", "d_model")],
                           f"num_heads ({m['num_heads']}) must divide d_model ({m['d_model']})"))
+    if not broken & {"model", "loss"}:
+        m, loss = _fill("model", raw.get("model", _MISSING)), _fill("loss", raw.get("loss", _MISSING))
+        if loss.get("latent_supervision_weight", 0) > 0 and m.get("num_latent", 0) < 1:
+            found.append(([("loss", "latent_supervision_weight"), ("model", "num_latent"), ("model", "name")],
+                          f"step supervision needs latent tokens: a latent_transformer with num_latent >= 1 "
+                          f"(model is {m['name']}{', num_latent 0' if 'num_latent' in m else ''})"))
+    if "train" not in broken:
+        tf = _fill("train", raw.get("train", _MISSING))["teacher_forcing"]
+        if tf["end_step"] < tf["start_step"]:
+            found.append(([("train", "teacher_forcing", "end_step"), ("train", "teacher_forcing", "start_step"),
+                           ("train", "teacher_forcing")],
+                          f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})"))
     return found
 
 
@@ -508,6 +539,10 @@ def _fill(section: str, value: Any) -> Any:
 
 
 def _leaf(spec: dict, value: Any) -> Any:
+    spec = _deref(spec)
+    if "properties" in spec:  # a nested object: fill its own keys' defaults
+        value = {} if value is _MISSING else value
+        return {k: _leaf(p, value.get(k, _MISSING)) for k, p in spec["properties"].items()}
     value = spec.get("default") if value is _MISSING else value
     # An int is a valid number, but one type per key keeps diff() and the frozen file stable.
     return float(value) if spec.get("type") == "number" and isinstance(value, int) else value

@@ -70,10 +70,10 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
     cfg = config.load(write(tmp_path, "seed: 1\ntrain: {max_steps: 5}\n"))
     assert cfg["seed"] == 1
     assert cfg["model"] == {"name": "latent_transformer", "d_model": 384, "num_layers": 4, "num_heads": 8,
-                            "mlp_ratio": 4, "dropout": 0.0, "num_latent": 8}
+                            "mlp_ratio": 4, "dropout": 0.0, "num_latent": 8, "latent_mode": "pause"}
     assert cfg["optimizer"] == {"name": "adamw", "lr": 0.0003, "weight_decay": 0.01, "beta1": 0.9,
                                 "beta2": 0.98, "eps": 1e-08}
-    assert cfg["loss"] == {"name": "cross_entropy"}
+    assert cfg["loss"] == {"name": "cross_entropy", "latent_supervision_weight": 0.0}
     assert cfg["train"]["max_steps"] == 5 and cfg["train"]["batch_size"] == 256
     assert cfg["train"]["device"] == "auto"
     assert cfg["dataset"]["operand_width"] is None
@@ -83,7 +83,7 @@ def test_registry_defaults_follow_the_chosen_entry(tmp_path):
     cfg = config.load(write(tmp_path, "model: {name: simple_transformer}\nloss: {name: combined}\n"))
     assert "num_latent" not in cfg["model"]
     assert list(cfg["model"]) == ["name", "d_model", "num_layers", "num_heads", "mlp_ratio", "dropout"]
-    assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5}
+    assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
 
 
 def test_integers_given_for_numbers_are_accepted_and_stored_as_floats(tmp_path):
@@ -97,6 +97,9 @@ def test_experiment_defaults_to_the_file_stem(tmp_path):
     assert config.load(write(tmp_path, "experiment: null\n", "other.yaml"))["experiment"] == "other"
     assert config.load(write(tmp_path, "experiment: named\n", "x.yaml"))["experiment"] == "named"
     assert config.load(write(tmp_path, "seed: 1\n", "y.yaml"), ["experiment=null"])["experiment"] == "y"
+    path = write(tmp_path, "seed: 1\n", "has space.yaml")
+    assert problems(path) == [
+        f"{path}: experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}$, got 'has space'"]
 
 
 def test_run_control_keys_are_real_keys():
@@ -134,7 +137,8 @@ def test_special_floats():
 
 
 def test_yes_is_a_string_so_enums_and_booleans_reject_it(tmp_path):
-    path, found = problems_in(tmp_path, "train:\n  device: yes\ndataset:\n  lsb_first: no\n  name: multiplication\n")
+    text = "train:\n  device: yes\ndataset:\n  lsb_first: no\n  name: multiplication\n"
+    path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:2: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'",
         f"{path}:4: dataset.lsb_first: expected a boolean (true or false), got string 'no'"
@@ -163,7 +167,8 @@ def test_unknown_nested_keys(tmp_path):
 
 def test_parameter_of_another_entry_is_unknown(tmp_path):
     path, found = problems_in(tmp_path, "model:\n  name: simple_transformer\n  num_latent: 4\n")
-    assert found == [f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
+    assert found == [
+        f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
 
 
 def test_misspelt_registry_name_is_the_only_problem(tmp_path):
@@ -195,7 +200,8 @@ def test_missing_name_is_reported_at_the_section(tmp_path):
     ("optimizer: {name: adamw, lr: 0}", "optimizer.lr: must be > 0, got 0"),
     ("optimizer: {name: adamw, beta2: 1.0}", "optimizer.beta2: must be < 1, got 1.0"),
     ("seed: -1", "seed: must be >= 0, got -1"),
-    ("dataset: {name: multiplication, holdout_fraction: 0.7}", "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
+    ("dataset: {name: multiplication, holdout_fraction: 0.7}",
+     "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
     ("experiment: 'a b'", "experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$, got 'a b'"),
     ("dataset: {name: multiplication, sampling: digit}",
      "dataset.sampling: must be one of 'value', 'digits', got 'digit' (did you mean 'digits'?)"),
@@ -213,12 +219,13 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:2: train.max_steps: must be >= 1, got 0",
-        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0' (did you mean 'cuda'?)",
+        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0'"
+        " (did you mean 'cuda'?)",
         f"{path}:4: optimizer.lr: must be > 0, got -1",
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent",
+        "mlp_ratio, dropout, num_latent, latent_mode",
     ]
 
 
@@ -235,7 +242,8 @@ def test_cross_field_checks(tmp_path):
 
 
 def test_cross_field_checks_blame_the_key_the_user_wrote(tmp_path):
-    text = "dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\nmodel:\n  name: simple_transformer\n  d_model: 100\n"
+    text = ("dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\n"
+            "model:\n  name: simple_transformer\n  d_model: 100\n")
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:4: dataset.product_width: product_width (5) must be >= 2 * max_digits (6)",
@@ -244,8 +252,40 @@ def test_cross_field_checks_blame_the_key_the_user_wrote(tmp_path):
 
 
 def test_cross_field_checks_accept_consistent_widths(tmp_path):
-    cfg = config.load(write(tmp_path, "dataset: {name: multiplication, max_digits: 3, operand_width: 4, product_width: 8}\n"))
+    text = "dataset: {name: multiplication, max_digits: 3, operand_width: 4, product_width: 8}\n"
+    cfg = config.load(write(tmp_path, text))
     assert cfg["dataset"]["product_width"] == 8
+
+
+def test_step_supervision_needs_latent_tokens(tmp_path):
+    text = "model: {name: simple_transformer}\nloss:\n  name: combined\n  latent_supervision_weight: 1\n"
+    path, found = problems_in(tmp_path, text)
+    assert found == [f"{path}:4: loss.latent_supervision_weight: step supervision needs latent tokens: "
+                     "a latent_transformer with num_latent >= 1 (model is simple_transformer)"]
+    path, found = problems_in(tmp_path, "model: {name: latent_transformer, num_latent: 0}\n",
+                              ("loss.latent_supervision_weight=0.5",))
+    assert found == ["--set loss.latent_supervision_weight=0.5: loss.latent_supervision_weight: step supervision "
+                     "needs latent tokens: a latent_transformer with num_latent >= 1 (model is latent_transformer, "
+                     "num_latent 0)"]
+    assert config.load(write(tmp_path, "loss: {name: cross_entropy, latent_supervision_weight: 1}\n"))
+
+
+def test_teacher_forcing_is_a_nested_section_with_defaults_and_checks(tmp_path):
+    assert config.load(write(tmp_path, "seed: 1\n"))["train"]["teacher_forcing"] == {
+        "schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 1.0}
+    cfg = config.load(write(tmp_path, "train:\n  teacher_forcing: {schedule: cosine, end_step: 50}\n"),
+                      ["train.teacher_forcing.min_ratio=0.25"])
+    assert cfg["train"]["teacher_forcing"] == {"schedule": "cosine", "start_step": 0, "end_step": 50, "min_ratio": 0.25}
+    text = "train:\n  teacher_forcing:\n    schedule: linaer\n    start_step: 9\n    end_step: 3\n    ratio: 1\n"
+    path, found = problems_in(tmp_path, text)
+    assert found == [
+        f"{path}:3: train.teacher_forcing.schedule: must be one of 'linear', 'cosine', 'step', got 'linaer' "
+        "(did you mean 'linear'?)",
+        f"{path}:6: train.teacher_forcing.ratio: unknown key 'ratio' (did you mean 'min_ratio'?)",
+    ]
+    path, found = problems_in(tmp_path, text.replace("linaer", "step").replace("    ratio: 1\n", ""))
+    assert found == [f"{path}:5: train.teacher_forcing.end_step: end_step (3) must be >= start_step (9)"]
+    assert config.diff(config.resolve({}), cfg)["train.teacher_forcing.min_ratio"] == (1.0, 0.25)
 
 
 def test_resolve_uses_given_lines():
@@ -265,7 +305,8 @@ def test_resolve_uses_given_lines():
      "4: train.max_steps: duplicate key 'max_steps' (first on line 3)"),
     ("seed: 1\ntrain: !!python/object:os.system {}\n",
      "2: train: Python/custom tags are not allowed (found !!python/object:os.system)"),
-    ("seed: !!python/name:os.system\n", "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)"),
+    ("seed: !!python/name:os.system\n",
+     "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)"),
     ("train:\n  device: !gpu cuda\n", "2: train.device: Python/custom tags are not allowed (found !gpu)"),
     ("seed: !!timestamp 2020-01-01\n", "1: seed: Python/custom tags are not allowed (found !!timestamp)"),
     ("seed: !!int abc\n", "1: seed: 'abc' is not a valid !!int"),
@@ -345,9 +386,11 @@ def test_override_creates_a_missing_section_with_its_default_entry(tmp_path):
      "(found !!python/object:x)"),
     ("optimizer.lr=abc", "--set optimizer.lr=abc: optimizer.lr: expected a number, got string 'abc'"),
     ("optimizer.lrr=0.1", "--set optimizer.lrr=0.1: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)"),
-    ("optimzer.lr=0.1", "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
+    ("optimzer.lr=0.1",
+     "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
     ("seed.value=3", "--set seed.value=3: seed: is integer 7, not a section; cannot set 'value' inside it"),
-    ("train.device=yes", "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'"),
+    ("train.device=yes",
+     "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'"),
 ])
 def test_bad_overrides(tmp_path, override, problem):
     assert problems(write(tmp_path, FULL), (override,)) == [problem]
@@ -372,7 +415,8 @@ def test_apply_overrides_on_a_resolved_config_copies_it():
     with pytest.raises(ConfigError) as info:  # the old entry's parameters don't fit the new one
         config.resolve(changed, "config.yaml")
     assert single_line_problems(info.value) == [
-        "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
+        "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)",
+        "config.yaml: model.latent_mode: unknown key 'latent_mode' (a parameter of latent_transformer only)"]
 
 
 # --- dump, diff, errors --------------------------------------------------------------------------

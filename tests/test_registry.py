@@ -48,8 +48,10 @@ def test_schema_name_enum_lists_exactly_the_registered_names(kind):
 
 
 def small_model(name: str):
-    return REGISTRIES["model"].build(defaults("model", name, d_model=32, num_layers=2, num_heads=2),
-                                     vocab_size=13, prompt_len=6, answer_len=4)
+    runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4}
+    if "latent_probe" in REGISTRIES["model"].runtime_args(name):
+        runtime["latent_probe"] = False
+    return REGISTRIES["model"].build(defaults("model", name, d_model=32, num_layers=2, num_heads=2), **runtime)
 
 
 def small_task():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from latentrun.schedules import constant, warmup_cosine
+from latentrun.schedules import TeacherForcing, constant, warmup_cosine
 
 
 def lrs(scheduler, optimizer, steps):
@@ -49,3 +49,27 @@ def test_schedule_state_round_trip_continues_the_same_curve():
     optimizer.load_state_dict(saved[0])
     scheduler.load_state_dict(saved[1])
     assert first + lrs(scheduler, optimizer, 12) == straight
+
+
+def test_teacher_forcing_ratio_at_given_steps():
+    linear = TeacherForcing("linear", start_step=100, end_step=300, min_ratio=0.2)
+    assert [linear(s) for s in (1, 100, 150, 200, 250, 300, 1000)] == pytest.approx([1, 1, 0.8, 0.6, 0.4, 0.2, 0.2])
+    cosine = TeacherForcing("cosine", start_step=100, end_step=300, min_ratio=0.2)
+    assert [cosine(s) for s in (100, 150, 200, 300)] == pytest.approx(
+        [1, 0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi / 4)), 0.6, 0.2])
+    step = TeacherForcing("step", start_step=100, end_step=300, min_ratio=0.2)
+    assert [step(s) for s in (100, 199, 200, 300)] == [1, 1, 0.2, 0.2]
+
+
+def test_teacher_forcing_defaults_feed_true_digits_always():
+    default = TeacherForcing("linear", start_step=0, end_step=0, min_ratio=1.0)
+    assert all(default(s) == 1.0 for s in range(1, 1000))
+    jump = TeacherForcing("cosine", start_step=10, end_step=10, min_ratio=0.5)  # an empty window is a jump
+    assert (jump(10), jump(11)) == (1.0, 0.5)
+
+
+def test_teacher_forcing_refuses_bad_settings():
+    with pytest.raises(ValueError, match="schedule"):
+        TeacherForcing("exponential", 0, 10, 0.5)
+    with pytest.raises(ValueError, match="end_step"):
+        TeacherForcing("linear", 10, 5, 0.5)

@@ -1,50 +1,96 @@
-"""LatentTransformer: the simple transformer plus `num_latent` learned slots between `=` and the product.
+"""LatentTransformer: the simple transformer plus `num_latent` latent positions between `=` and the product.
 
-The sequence is prompt (Tp) + L latents + answer[:, :-1] (P - 1). A latent slot has no token: its
-input is a learned vector (plus its position embedding), and the model may use the slots' hidden
-states as scratch space for intermediate computation before it writes the first product digit.
-The logits for answer digit i come from position Tp + L - 1 + i. With L = 0 this is exactly the
-simple model (same parameters, same initialisation for the same seed).
+The sequence is prompt (Tp) + L latents + answer[:, :-1] (P - 1). A latent position has no token;
+`latent_mode` says what its input is:
+
+- `pause`: a learned vector per slot (plus its position embedding). All slots run in the same
+  forward pass as the prompt, so they add width (scratch positions) but no depth.
+- `recurrent` (continuous thought, Coconut): the input of latent k is a learned projection of the
+  final hidden state at the position before it, so latent 0 reads the state at `=` and each latent
+  adds one full pass of depth. Latents run one position at a time through the KV cache (a latent
+  costs one position, not a re-run of the sequence), and gradients flow back through the chain.
+
+The logits for answer digit i come from position Tp + L - 1 + i. With L = 0 either mode is exactly
+the simple model (same parameters, same initialisation for the same seed).
+
+With `latent_probe`, a linear probe reads each latent's final hidden state as the digits of a
+number of `answer_len` digits (least significant first): step supervision trains latent k to hold
+the running sum of long multiplication after k digits of b (see latentrun/supervision.py).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from latentrun.models.layers import Backbone, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, KVCache, check_shapes, greedy_decode
 from latentrun.registry import MODELS
 
+LATENT_MODES = ("pause", "recurrent")
+DIGITS = 10  # classes of a probe digit
 
-@MODELS.register("latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len"))
+
+@MODELS.register("latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe"))
 class LatentTransformer(nn.Module):
-    """Pre-LN GPT with learned latent slots; config parameters follow `$defs/model.latent_transformer`."""
+    """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
 
     def __init__(self, *, d_model: int, num_layers: int, num_heads: int, mlp_ratio: int, dropout: float,
-                 num_latent: int, vocab_size: int, prompt_len: int, answer_len: int) -> None:
+                 num_latent: int, latent_mode: str, vocab_size: int, prompt_len: int, answer_len: int,
+                 latent_probe: bool) -> None:
         super().__init__()
         if num_latent < 0:
             raise ValueError(f"num_latent must be >= 0, got {num_latent}")
+        if latent_mode not in LATENT_MODES:
+            raise ValueError(f"latent_mode must be one of {', '.join(LATENT_MODES)}, got {latent_mode!r}")
         self.vocab_size = vocab_size
         self.prompt_len = prompt_len
         self.answer_len = answer_len
         self.num_latent = num_latent
+        self.latent_mode = latent_mode
         self.backbone = Backbone(vocab_size=vocab_size, max_len=prompt_len + num_latent + answer_len,
                                  d_model=d_model, num_layers=num_layers, num_heads=num_heads,
                                  mlp_ratio=mlp_ratio, dropout=dropout)
-        self.latents = nn.Parameter(torch.empty(num_latent, d_model))  # (L, D)
-        nn.init.normal_(self.latents, mean=0.0, std=0.02)
+        if latent_mode == "pause":
+            self.latents = nn.Parameter(torch.empty(num_latent, d_model))  # (L, D)
+            nn.init.normal_(self.latents, mean=0.0, std=0.02)
+        elif num_latent > 0:
+            self.latent_proj = nn.Linear(d_model, d_model)  # final hidden state → next latent's input
+            nn.init.normal_(self.latent_proj.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(self.latent_proj.bias)
+        self.probe = nn.Linear(d_model, answer_len * DIGITS) if latent_probe and num_latent > 0 else None
+
+    # ---- the latent positions ---------------------------------------------------------------
+    def _think(self, prompt: Tensor, cache: KVCache | None) -> tuple[Tensor, list[Tensor]]:
+        """Run the prompt and the latents; returns (rest, states).
+
+        `rest` is what the backbone has not read yet: with a cache (which now holds every position
+        before it) the input of the last latent (B, 1, D) in recurrent mode, or the whole prefix
+        (B, Tp+L, D) without one or in pause mode. `states` are the final hidden states (B, 1, D)
+        of the latents already run, 0..L-2 in recurrent mode and none in pause mode.
+        """
+        prefix = self.backbone.embed(prompt)  # (B, Tp, D)
+        if self.latent_mode == "pause" or self.num_latent == 0:
+            latents = self.latents.unsqueeze(0).expand(prompt.size(0), -1, -1) if self.num_latent else prefix[:, :0]
+            return torch.cat([prefix, latents], dim=1), []  # (B, Tp+L, D)
+        pending, states = prefix, []
+        for k in range(self.num_latent):
+            h = self.backbone(pending, cache) if cache is not None else self.backbone(prefix)
+            last = h[:, -1:]  # (B, 1, D): the position before latent k
+            if k > 0:
+                states.append(last)
+            pending = self.latent_proj(last)  # (B, 1, D): latent k's input
+            prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+k+1, D)
+        return (pending if cache is not None else prefix), states
 
     def prefix(self, prompt: Tensor) -> Tensor:
         """Input embeddings of everything the prompt alone determines, prompt then latents (B, Tp+L, D).
 
-        Answer decoding continues from here, in training and in generation alike.
+        Answer decoding continues from here. In recurrent mode each latent needs the pass before it,
+        so this re-runs the growing sequence: the slow reference the cached path is tested against.
         """
-        B = prompt.size(0)
-        latents = self.latents.unsqueeze(0).expand(B, -1, -1)  # (B, L, D)
-        return torch.cat([self.backbone.embed(prompt), latents], dim=1)  # (B, Tp+L, D)
+        return self._think(prompt, None)[0]
 
     def latent_states(self, prompt: Tensor) -> Tensor:
-        """Final hidden states at the latent positions (B, L, D): what the slots computed.
+        """Final hidden states at the latent positions (B, L, D): what the latents computed.
 
         Causal attention means these depend on the prompt only, so running the prefix alone gives
         the same values as slicing them out of a teacher-forced forward pass.
@@ -52,26 +98,49 @@ class LatentTransformer(nn.Module):
         check_shapes(prompt, None, self.prompt_len, self.answer_len)
         return self.backbone(self.prefix(prompt))[:, self.prompt_len:]  # (B, L, D)
 
-    def forward(self, prompt: Tensor, answer: Tensor) -> Tensor:
+    # ---- training and decoding ----------------------------------------------------------------
+    def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt, the
-        latents and answer[:, :i]; answer[:, -1] is never read."""
+        latents and answer[:, :i]; answer[:, -1] is never read.
+
+        `with_probe` also returns the probe's reading of every latent, (B, L, P, 10) logits over the
+        digits of a number, least significant first (the model needs `latent_probe`).
+        """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
-        x = torch.cat([self.prefix(prompt), self.backbone.embed(answer[:, :-1])], dim=1)  # (B, Tp+L+P-1, D)
-        h = self.backbone(x)  # (B, Tp+L+P-1, D)
-        return self.backbone.logits(h[:, self.prompt_len + self.num_latent - 1:])  # (B, P, V)
+        B, Tp, L, P = prompt.size(0), self.prompt_len, self.num_latent, self.answer_len
+        answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
+        if self.latent_mode == "pause" or L == 0:
+            h = self.backbone(torch.cat([self._think(prompt, None)[0], answer_in], dim=1))  # (B, Tp+L+P-1, D)
+            states = h[:, Tp:Tp + L]  # (B, L, D)
+        else:
+            # A gradient-carrying cache while training; the preallocated one under no_grad.
+            cache = self.backbone.new_cache(B, differentiable=torch.is_grad_enabled())
+            pending, earlier = self._think(prompt, cache)  # pending (B, 1, D); cache holds Tp+L-1 positions
+            h = self.backbone(torch.cat([pending, answer_in], dim=1), cache)  # (B, P, D)
+            states = torch.cat([*earlier, h[:, :1]], dim=1)  # (B, L, D)
+        logits = self.backbone.logits(h[:, -P:])  # (B, P, V)
+        if not with_probe:
+            return logits
+        if self.probe is None:
+            raise ValueError("with_probe needs a model built with latent_probe (loss.latent_supervision_weight > 0)")
+        return logits, self.probe(states).view(B, L, P, DIGITS)  # (B, L, P, 10)
 
     @torch.no_grad()
     def generate(self, prompt: Tensor, use_cache: bool = True) -> Tensor:
-        """Greedy decoding of the answer (B, P); with the cache, prompt and latents are prefilled in
-        one pass. `use_cache=False` re-runs the growing sequence each step (the reference)."""
+        """Greedy decoding of the answer (B, P); with the cache, the prompt is prefilled in one pass
+        and each recurrent latent runs as one position. `use_cache=False` re-runs the growing
+        sequence each step (the reference)."""
         return self.generate_with_logits(prompt, use_cache)[0]
 
     @torch.no_grad()
     def generate_with_logits(self, prompt: Tensor, use_cache: bool = True) -> tuple[Tensor, Tensor]:
         """Greedy answer (B, P) and the logits each digit was chosen from (B, P, V)."""
         check_shapes(prompt, None, self.prompt_len, self.answer_len)
-        return greedy_decode(self.backbone, self.prefix(prompt), self.answer_len, use_cache)
+        cache = self.backbone.new_cache(prompt.size(0)) if use_cache else None
+        rest, _ = self._think(prompt, cache)
+        return greedy_decode(self.backbone, rest, self.answer_len, use_cache, cache)
 
     def num_parameters(self) -> int:
-        """Trainable parameter count, the tied embedding counted once (latents and positions included)."""
+        """Trainable parameter count, the tied embedding counted once (latents, positions, latent
+        projection and probe included)."""
         return sum(p.numel() for p in self.parameters())

@@ -43,6 +43,31 @@ class KVCache:
         self.length += steps
 
 
+class GradKVCache:
+    """A KVCache that autograd can flow through, for training passes that decode step by step.
+
+    Writing into a preallocated tensor in place would modify keys that earlier attention steps
+    saved for backward, which autograd refuses; here every update concatenates instead, so the
+    positions stored earlier stay untouched. Same interface as KVCache.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.k: list[Tensor | None] = [None] * num_layers
+        self.v: list[Tensor | None] = [None] * num_layers
+        self.length = 0
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append one layer's new keys/values (B, nh, T, hs); return all so far (B, nh, length+T, hs)."""
+        old_k, old_v = self.k[layer], self.v[layer]
+        self.k[layer] = k if old_k is None else torch.cat([old_k, k], dim=2)
+        self.v[layer] = v if old_v is None else torch.cat([old_v, v], dim=2)
+        return self.k[layer], self.v[layer]
+
+    def advance(self, steps: int) -> None:
+        """Mark `steps` more positions as stored, once every layer has written them."""
+        self.length += steps
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention through `scaled_dot_product_attention`, optionally cached."""
 
@@ -55,7 +80,7 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         hs = D // self.num_heads
@@ -98,16 +123,24 @@ class Block(nn.Module):
         self.mlp = MLP(d_model, mlp_ratio, dropout)
         self.checkpoint_activations = False  # set by set_gradient_checkpointing, like train()/eval()
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
-        if self.checkpoint_activations and cache is None and torch.is_grad_enabled():
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
+        checkpointed = self.checkpoint_activations and torch.is_grad_enabled()
+        if checkpointed and cache is None:
             # Keep only the block's input and recompute the rest during backward. Non-reentrant
             # checkpointing saves the RNG state and replays it, so recomputed dropout masks are the
             # forward pass's own and the gradients equal those of the plain block.
             return checkpoint(self._forward, x, use_reentrant=False, preserve_rng_state=True)
-        return self._forward(x, cache)
-
-    def _forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        # With a cache, attention appends to it: recomputing that half would append twice, so
+        # only the side-effect-free MLP half is checkpointed (recurrent latents train this way).
         x = x + self.attn(self.ln_1(x), cache)
+        if checkpointed:
+            return checkpoint(self._mlp_half, x, use_reentrant=False, preserve_rng_state=True)
+        return self._mlp_half(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return self._mlp_half(x + self.attn(self.ln_1(x)))
+
+    def _mlp_half(self, x: Tensor) -> Tensor:
         return x + self.mlp(self.ln_2(x))
 
 
@@ -151,14 +184,17 @@ class Backbone(nn.Module):
         """Hidden states (..., D) → logits (..., V) through the tied embedding matrix."""
         return F.linear(h, self.wte.weight)
 
-    def new_cache(self, batch: int) -> KVCache:
-        """An empty cache sized for the full sequence, matching the parameters' dtype and device."""
+    def new_cache(self, batch: int, differentiable: bool = False) -> KVCache | GradKVCache:
+        """An empty cache: preallocated for the full sequence, matching the parameters' dtype and
+        device, or (`differentiable`) one that autograd can flow through."""
+        if differentiable:
+            return GradKVCache(len(self.blocks))
         w = self.wte.weight
         D = w.size(1)
         return KVCache(len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads,
                        dtype=w.dtype, device=w.device)
 
-    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         """Embeddings (B, T, D) → final hidden states (B, T, D).
 
         Without a cache, x is the whole sequence from position 0. With one, x continues the
@@ -176,14 +212,18 @@ class Backbone(nn.Module):
         return self.ln_f(x)
 
 
-def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool) -> tuple[Tensor, Tensor]:
+def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool,
+                  cache: KVCache | None = None) -> tuple[Tensor, Tensor]:
     """Greedily write `steps` tokens after the embedded `prefix` (B, T0, D).
 
     Returns the tokens (B, steps) and the logits each was chosen from (B, steps, V). With a cache
     the prefix runs once and each new token runs alone; without, the whole growing sequence is
     re-run every step, which is slow but obviously right: the reference the cache is tested against.
+    A `cache` passed in already holds the positions before `prefix` (latents computed one at a
+    time, say); decoding continues it.
     """
-    cache = backbone.new_cache(prefix.size(0)) if use_cache else None
+    if cache is None and use_cache:
+        cache = backbone.new_cache(prefix.size(0))
     x = prefix  # what the backbone reads next: (B, T0, D), then (B, 1, D) or the whole sequence
     tokens, logits = [], []
     for _ in range(steps):

@@ -70,3 +70,24 @@ def test_checkpoints_load_with_weights_only_and_are_pruned(straight_run):
         assert {"model", "optimizer", "scheduler", "step", "rng", "trainer", "config"} <= state.keys()
     assert checkpoint.load(straight_run / "checkpoints" / "best.pt")["step"] in (20, 40)
     assert not list((straight_run / "checkpoints").glob(".*"))
+
+
+LATENT_FEATURES = ["--set", "model.latent_mode=recurrent", "--set", "model.num_latent=3", "--set", "model.dropout=0.1",
+                   "--set", "loss.latent_supervision_weight=0.5", "--set", "train.teacher_forcing.schedule=cosine",
+                   "--set", "train.teacher_forcing.start_step=5", "--set", "train.teacher_forcing.end_step=30",
+                   "--set", "train.teacher_forcing.min_ratio=0.3"]
+
+
+def test_resume_is_bitwise_with_recurrent_latents_scheduled_sampling_and_step_supervision(tmp_path, smoke):
+    """Coins, dropout and the latent chain all draw on or flow through saved state: stop mid-schedule."""
+    assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *LATENT_FEATURES) == 0
+    straight = only_run(tmp_path / "straight")
+    assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *LATENT_FEATURES, "--stop-at", 17) == 0
+    resumed = only_run(tmp_path / "resumed")
+    assert run_cli("--resume", resumed) == 0
+
+    assert_states_equal(final_state(straight, 40), final_state(resumed, 40))
+    for tag in ("train/loss", "train/latent_loss", "train/teacher_forcing", "val/latent_accuracy", "val/exact_match"):
+        assert scalars(resumed, tag) == scalars(straight, tag), tag
+    ratios = dict(scalars(straight, "train/teacher_forcing"))
+    assert ratios[5] == 1.0 and 0.3 < ratios[17] < 1.0 and ratios[40] == pytest.approx(0.3)

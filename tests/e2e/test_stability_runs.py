@@ -25,15 +25,21 @@ def inject(monkeypatch, faults: dict[int, float], once: bool = True) -> None:
             current["step"] = step
             return real_batch(step, batch_size, rank)
 
-        def faulty_loss(logits, target):
-            output = loss_fn(logits, target)
-            factor = faults.pop(current["step"], None) if once else faults.get(current["step"])
-            if factor is not None:
-                output = type(output)(output.loss * factor, output.parts)
-            return output
+        class FaultyLoss:
+            """The run's loss (attributes included), multiplied by the fault of the current step."""
+
+            def __getattr__(self, name):
+                return getattr(loss_fn, name)
+
+            def __call__(self, *args):
+                output = loss_fn(*args)
+                factor = faults.pop(current["step"], None) if once else faults.get(current["step"])
+                if factor is not None:
+                    output = type(output)(output.loss * factor, output.parts)
+                return output
 
         task.train_batch = train_batch
-        components.loss_fn = faulty_loss
+        components.loss_fn = FaultyLoss()
         return components
 
     monkeypatch.setattr(session, "build_components", build_with_faults)

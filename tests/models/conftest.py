@@ -16,19 +16,22 @@ from latentrun.models import LatentTransformer, SimpleTransformer
 VOCAB, PROMPT_LEN, ANSWER_LEN = 13, 6, 4  # "ab*cd=" → 4 product digits
 
 
+LATENT_KINDS = {"latent": "pause", "recurrent": "recurrent"}  # kind → latent_mode
+
+
 def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
     params = dict(d_model=16, num_layers=2, num_heads=2, mlp_ratio=2, dropout=0.0,
                   vocab_size=VOCAB, prompt_len=PROMPT_LEN, answer_len=ANSWER_LEN)
-    if kind == "latent":
-        params["num_latent"] = 3
+    if kind in LATENT_KINDS:
+        params.update(num_latent=3, latent_mode=LATENT_KINDS[kind], latent_probe=False)
     params.update(overrides)
     torch.manual_seed(seed)
-    return (LatentTransformer if kind == "latent" else SimpleTransformer)(**params)
+    return (LatentTransformer if kind in LATENT_KINDS else SimpleTransformer)(**params)
 
 
-@pytest.fixture(params=["simple", "latent"])
+@pytest.fixture(params=["simple", "latent", "recurrent"])
 def kind(request: pytest.FixtureRequest) -> str:
-    """Runs a test once per model kind."""
+    """Runs a test once per model kind: simple, latent (pause mode) and recurrent latents."""
     return request.param
 
 
@@ -40,7 +43,7 @@ def make(kind: str) -> Callable[..., nn.Module]:
 
 @pytest.fixture
 def build() -> Callable[..., nn.Module]:
-    """`build(kind, seed=0, **overrides)`: a small model of a named kind."""
+    """`build(kind, seed=0, **overrides)`: a small model of a named kind (simple, latent, recurrent)."""
     return _build
 
 
