@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from loguru import logger
 from tqdm import tqdm
@@ -115,10 +115,10 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _configure_console_logging() -> None:
+def _configure_console_logging(level: str = "INFO") -> None:
     logger.remove()
     # Through tqdm.write so that log lines don't tear the progress bar.
-    logger.add(lambda message: tqdm.write(message, end="", file=sys.stderr), level="INFO",
+    logger.add(lambda message: tqdm.write(message, end="", file=sys.stderr), level=level,
                format="{time:HH:mm:ss} | {level: <7} | {message}", colorize=sys.stderr.isatty())
 
 
@@ -127,19 +127,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from latentrun.checkpoint import CheckpointError
     from latentrun.config import ConfigError
     from latentrun.data import ProblemError
+    from latentrun.distributed import PeerError
     from latentrun.runs import RunError
+    from latentrun.stability import TrainingDiverged
 
     args = list(sys.argv[1:] if argv is None else argv)
     _configure_console_logging()
     try:
         if args and args[0] in COMMANDS:
             return _run_command(args[0], _command_parser(args[0]).parse_args(args[1:]))
-        return _train(_train_parser(), args)
+        return _in_process_group(_train, _train_parser(), args)
     except (ConfigError, RunError, ProblemError) as error:
-        for line in str(error).splitlines():
-            print(f"error: {line}", file=sys.stderr)
+        _report(error)
         return EXIT_USAGE
-    except CheckpointError as error:
+    except (CheckpointError, PeerError, TrainingDiverged) as error:
+        _report(error)
+        return EXIT_FAILURE
+    except OSError as error:  # the disk or the system refused (full, read-only, ...): not a bug, not a usage error
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
@@ -149,8 +153,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
 
 
+def _report(error: Exception) -> None:
+    """One `error:` line per problem, unless rank 0 of a torchrun job already printed the same lines."""
+    if getattr(error, "reported_by_main", False):
+        return
+    for line in str(error).splitlines():
+        print(f"error: {line}", file=sys.stderr)
+
+
+def _in_process_group(train: Callable[..., int], *args: Any) -> int:
+    """Run `train` inside the torchrun process group (a world of one without torchrun), leaving it after."""
+    from latentrun import distributed
+
+    if not distributed.init().is_main:
+        _configure_console_logging("WARNING")  # rank 0 tells the story; the others speak up only when wrong
+    try:
+        return train(*args)
+    finally:
+        distributed.shutdown()
+
+
 def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
-    from latentrun import config, parallel, runs, session
+    from latentrun import config, distributed, parallel, runs, session
 
     options = parser.parse_args(args)
     if bool(options.experiments) == bool(options.resume):
@@ -165,6 +189,8 @@ def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
     if options.force:
         parser.error("--force only applies to --resume")
     if len(options.experiments) > 1 or options.seeds:
+        if distributed.context().world_size > 1:
+            parser.error("several experiments or --seeds launch separate runs; under torchrun give one experiment")
         return parallel.launch(options.experiments, options.seeds, options.overrides, options.runs_dir,
                                options.jobs or 1, options.stop_at)
     resolved = config.load(options.experiments[0], options.overrides)

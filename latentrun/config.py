@@ -26,10 +26,14 @@ SCHEMA_PATH: Path = Path(__file__).resolve().parents[1] / "schemas" / "experimen
 RUN_CONTROL_KEYS: frozenset[str] = frozenset({
     "train.max_steps", "train.save_every", "train.eval_every", "train.device", "train.log_every",
     "train.keep_last", "train.eval_batch_size", "train.num_threads",
+    "train.gradient_checkpointing",  # recomputes activations bit for bit (tests/models/test_gradient_checkpointing.py)
 })
 
 _MAX_BYTES = 1 << 20  # a config is a few hundred bytes; don't slurp a checkpoint passed by mistake
 _MAX_DEPTH = 32  # configs nest two levels; stop long before Python's recursion limit would
+# A full config is ~60 values. Pure-Python YAML takes tens of seconds over a 1 MiB flow list, so stop
+# composing (and scanning, which is lazy) at a bound no real config comes near.
+_MAX_NODES = 10_000
 _MISSING = object()
 _STD = "tag:yaml.org,2002:"
 _PLAIN = "tag:latentrun,plain"  # untagged plain scalar, typed below by YAML 1.2 rather than PyYAML's 1.1
@@ -79,6 +83,7 @@ class _Loader(yaml.SafeLoader):
     bombs or cycles; configs are small enough to write out) and nesting bounded."""
 
     _depth = 0
+    _nodes = 0
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode:
@@ -92,6 +97,9 @@ class _Loader(yaml.SafeLoader):
             raise _Problem(line, "anchors and aliases (&a, *a) are not allowed; write the value out")
         if self._depth >= _MAX_DEPTH:
             raise _Problem(line, "document is nested too deeply")
+        self._nodes += 1
+        if self._nodes > _MAX_NODES:
+            raise _Problem(line, f"document holds more than {_MAX_NODES} values; not an experiment config")
         self._depth += 1
         try:
             return super().compose_node(parent, index)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from latentrun.registry import DATASETS
+from latentrun.text import printable
 
 MUL_TOKEN = 10
 EQ_TOKEN = 11
@@ -24,7 +25,8 @@ VOCAB_SIZE = 13
 TOKEN_TEXT = "0123456789*=_"
 
 _TRAIN_STREAM, _VAL_STREAM, _TEST_STREAM = 0, 1, 2
-_PROBLEM = re.compile(r"^\s*(\d+)\s*[*xX×]\s*(\d+)\s*$")
+# ASCII digits only: \d would also take '٣' or '３', which int() reads but nobody means.
+_PROBLEM = re.compile(r"[ \t]*([0-9]+)[ \t]*[*xX×][ \t]*([0-9]+)[ \t]*")
 _MAX_DRAWS = 10_000  # rejection rounds before concluding a split can't be filled
 
 
@@ -139,16 +141,19 @@ class MultiplicationTask:
 
     def parse_problem(self, text: str) -> tuple[int, int]:
         """'37*45' → (37, 45); ProblemError when the text is not a product of two non-negative integers that fit the task."""
-        match = _PROBLEM.match(text)
+        shown = printable(text, 40)
+        match = _PROBLEM.fullmatch(text)
         if match is None:
-            raise ProblemError(f"'{text}': expected two non-negative integers joined by '*', like 37*45")
-        a, b = (int(group) for group in match.groups())
-        for value in (a, b):
-            if len(str(value)) > self.operand_width:
+            raise ProblemError(f"'{shown}': expected two non-negative integers joined by '*', like 37*45")
+        for digits in match.groups():
+            significant = digits.lstrip("0") or "0"
+            # Checked on the text: int() of a 5000-digit string fails with a message about Python, not the input.
+            if len(significant) > self.operand_width:
                 raise ProblemError(
-                    f"'{text}': {value} has {len(str(value))} digits but this run's operands hold at most "
-                    f"{self.operand_width} (dataset.operand_width)"
+                    f"'{shown}': {printable(significant, 40)} has {len(significant)} digits but this run's operands "
+                    f"hold at most {self.operand_width} (dataset.operand_width)"
                 )
+        a, b = (int(group) for group in match.groups())
         return a, b
 
     # ---- sampling -------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from latentrun.text import printable
+
 CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -60,9 +62,12 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     """The run's meta.json; RunError when it is missing or unreadable."""
     path = run_dir / META_FILE
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise RunError(f"{path}: cannot read run metadata ({error})") from None
+    if not isinstance(meta, dict):
+        raise RunError(f"{path}: not run metadata (a JSON object was expected)")
+    return meta
 
 
 def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
@@ -84,18 +89,34 @@ def append_history(run_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
 def resolve_run_dir(text: str, runs_dir: Path) -> Path:
     """A run given as a path, as an id under `runs_dir`, or as `latest`; RunError when it is none of these.
 
-    An id is a plain folder name: anything with a path separator or `..` is only ever taken as a
-    path, so an id can never reach outside `runs_dir`.
+    Only what is typed as a path may point anywhere: an id is a plain folder name (anything with a
+    path separator or `..` is only ever taken as a path) looked up inside `runs_dir`, and it must
+    stay there (see `run_dir_for_id`).
     """
     if "\0" in text:
-        raise RunError(f"{text!r}: not a run directory (contains a NUL byte)")
+        raise RunError(f"{printable(text)}: not a run directory (contains a NUL byte)")
     if text == LATEST:
         return latest_run(runs_dir)
-    candidates = [Path(text)] + ([runs_dir / text] if is_plain_id(text) else [])
-    for candidate in candidates:
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise RunError(f"{text}: not a run directory (no {CONFIG_FILE} there or under {runs_dir}/)")
+    as_path = Path(text)
+    if (as_path / CONFIG_FILE).is_file():
+        return as_path
+    if is_plain_id(text):
+        run_dir = run_dir_for_id(text, runs_dir)
+        if (run_dir / CONFIG_FILE).is_file():
+            return run_dir
+    raise RunError(f"{printable(text)}: not a run directory (no {CONFIG_FILE} there or under {runs_dir}/)")
+
+
+def run_dir_for_id(run_id: str, runs_dir: Path) -> Path:
+    """`runs_dir/run_id` for a plain id that does not lead out of `runs_dir`, not even through a
+    symbolic link; RunError otherwise. Every lookup of a run by id goes through here."""
+    if not is_plain_id(run_id):
+        raise RunError(f"{printable(run_id)}: not a run id (one folder name, no path separators)")
+    run_dir = runs_dir / run_id
+    if not run_dir.resolve().is_relative_to(runs_dir.resolve()):
+        raise RunError(f"{printable(run_id)}: leads outside {runs_dir}/ (a symbolic link?); "
+                       "give its path instead if you mean it")
+    return run_dir
 
 
 def is_plain_id(text: str) -> bool:

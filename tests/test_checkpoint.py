@@ -1,3 +1,5 @@
+import errno
+import hashlib
 import os
 import pickle
 import random
@@ -6,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentrun import checkpoint
+from latentrun import checkpoint, manifest
 
 
 def test_rng_capture_restore_round_trips_every_stream(tmp_path):
@@ -21,19 +23,86 @@ def test_rng_capture_restore_round_trips_every_stream(tmp_path):
     assert expected[0] == again[0] and expected[1] == again[1] and torch.equal(expected[2], again[2])
 
 
-def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failing", ["fsync", "manifest", "replace"])
+def test_failed_save_is_a_checkpoint_error_that_leaves_earlier_checkpoints_verified(tmp_path, monkeypatch, failing):
     path = tmp_path / checkpoint.step_file_name(10)
     checkpoint.save(path, {"step": 10, "model": {"w": torch.ones(2)}})
-
-    def broken_save(obj, handle):
-        handle.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
-        checkpoint.save(tmp_path / checkpoint.step_file_name(20), {"step": 20, "model": {}})
-    assert sorted(os.listdir(tmp_path)) == ["step_00000010.pt"]
+    manifest_before = (tmp_path / manifest.MANIFEST_FILE).read_bytes()
+    target = {"fsync": (os, "fsync"), "manifest": (manifest, "record"), "replace": (os, "replace")}[failing]
+    monkeypatch.setattr(*target, _disk_full)
+    with pytest.raises(checkpoint.CheckpointError, match=r"step_00000020\.pt: cannot write checkpoint \(No space left"):
+        checkpoint.save(tmp_path / checkpoint.step_file_name(20), {"step": 20, "model": {"w": torch.zeros(2)}})
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == [manifest.MANIFEST_FILE, "step_00000010.pt"]  # no temporary left
+    if failing != "replace":
+        assert (tmp_path / manifest.MANIFEST_FILE).read_bytes() == manifest_before
     assert checkpoint.load(path)["step"] == 10
+
+
+def test_every_saved_file_is_recorded_with_its_sha256(tmp_path):
+    for name in (checkpoint.step_file_name(1), checkpoint.BEST_FILE):
+        checkpoint.save(tmp_path / name, {"step": 1, "model": {"w": torch.arange(4.0)}})
+    recorded = manifest.read(tmp_path)
+    assert sorted(recorded) == ["best.pt", "step_00000001.pt"]
+    for name, entry in recorded.items():
+        data = (tmp_path / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+
+
+CORRUPTIONS = {
+    "truncated to half": lambda data: data[: len(data) // 2],
+    "truncated by one byte": lambda data: data[:-1],
+    "one bit flipped inside a tensor": _flip_a_byte,
+    "zero-filled": lambda data: bytes(len(data)),
+    "emptied": lambda data: b"",
+    "a byte appended": lambda data: data + b"\0",
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_corrupted_checkpoints_are_detected_naming_the_file(tmp_path, corruption):
+    path = tmp_path / checkpoint.step_file_name(1)
+    checkpoint.save(path, {"step": 1, "model": {"w": torch.arange(1000.0)}})
+    path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
+    with pytest.raises(checkpoint.CheckpointError, match=r"step_00000001\.pt: (truncated or altered|altered)"):
+        checkpoint.load(path)
+
+
+def test_a_flipped_bit_loads_fine_without_the_manifest_but_is_caught_with_it(tmp_path):
+    """Why the manifest exists: torch.load alone accepts silently wrong weights."""
+    path = tmp_path / checkpoint.step_file_name(1)
+    checkpoint.save(path, {"step": 1, "model": {"w": torch.zeros(1000)}})
+    altered = _flip_a_byte(path.read_bytes())
+    import io
+
+    assert torch.load(io.BytesIO(altered), weights_only=True)["model"]["w"].abs().sum() > 0
+    path.write_bytes(altered)
+    with pytest.raises(checkpoint.CheckpointError, match="altered"):
+        checkpoint.load(path)
+
+
+def test_a_file_missing_from_the_manifest_is_refused(tmp_path):
+    checkpoint.save(tmp_path / checkpoint.step_file_name(1), {"step": 1, "model": {}})
+    stranger = tmp_path / checkpoint.step_file_name(2)
+    torch.save({"step": 2, "model": {}}, stranger)
+    with pytest.raises(checkpoint.CheckpointError, match="not recorded in manifest.json"):
+        checkpoint.load(stranger)
+
+
+def test_leftover_temporaries_are_removed(tmp_path):
+    checkpoint.save(tmp_path / checkpoint.step_file_name(1), {"step": 1, "model": {}})
+    (tmp_path / ".step_00000002.pt.999.tmp").write_bytes(b"half")
+    assert [p.name for p in checkpoint.remove_temporaries(tmp_path)] == [".step_00000002.pt.999.tmp"]
+    assert sorted(os.listdir(tmp_path)) == [manifest.MANIFEST_FILE, "step_00000001.pt"]
 
 
 class Payload:

@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 class KVCache:
@@ -120,10 +121,35 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(d_model, num_heads, dropout, layer)
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = MLP(d_model, mlp_ratio, dropout)
+        self.checkpoint_activations = False  # set by set_gradient_checkpointing, like train()/eval()
 
     def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
+        checkpointed = self.checkpoint_activations and torch.is_grad_enabled()
+        if checkpointed and cache is None:
+            # Keep only the block's input and recompute the rest during backward. Non-reentrant
+            # checkpointing saves the RNG state and replays it, so recomputed dropout masks are the
+            # forward pass's own and the gradients equal those of the plain block.
+            return checkpoint(self._forward, x, use_reentrant=False, preserve_rng_state=True)
+        # With a cache, attention appends to it: recomputing that half would append twice, so
+        # only the side-effect-free MLP half is checkpointed (recurrent latents train this way).
         x = x + self.attn(self.ln_1(x), cache)
+        if checkpointed:
+            return checkpoint(self._mlp_half, x, use_reentrant=False, preserve_rng_state=True)
+        return self._mlp_half(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        return self._mlp_half(x + self.attn(self.ln_1(x)))
+
+    def _mlp_half(self, x: Tensor) -> Tensor:
         return x + self.mlp(self.ln_2(x))
+
+
+def set_gradient_checkpointing(model: nn.Module, enabled: bool) -> None:
+    """Trade compute for memory in every transformer block of `model`: activations inside a block
+    are recomputed in the backward pass instead of being kept from the forward pass."""
+    for module in model.modules():
+        if isinstance(module, Block):
+            module.checkpoint_activations = enabled
 
 
 class Backbone(nn.Module):
