@@ -17,6 +17,7 @@ import decode
 import mfu
 import overhead
 import torch
+from loguru import logger
 
 from latentrun.build import resolve_device
 
@@ -38,6 +39,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    logger.remove()  # the runner's log lines go to each benchmark's train.log, not between the figures
     sets = args.overrides
     quick = args.quick
     started = time.perf_counter()

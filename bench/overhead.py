@@ -29,11 +29,12 @@ from latentrun.precision import MixedPrecision
 
 
 def bare_step(trainer, batch, max_grad_norm: float, amp: MixedPrecision) -> None:
-    """The step anyone would write by hand, on the trainer's own model, optimizer and scheduler."""
+    """The step anyone would write by hand, on the trainer's own model (compiled when the runner's
+    is), optimizer and scheduler."""
     model, optimizer = trainer.model, trainer.optimizer
     model.train()
     with amp.autocast():
-        loss = trainer.loss_fn(model(batch.prompt, batch.answer), batch.answer).loss
+        loss = trainer.loss_fn(trainer.forward(batch.prompt, batch.answer), batch.answer).loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
