@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from latentrun.data import Batch
-from latentrun.supervision import latent_hits, running_sum_targets, supervised_latents
+from latentrun.supervision import latent_hits, supervised_readings
 
 
 @torch.no_grad()
@@ -29,9 +29,7 @@ def evaluate(model: nn.Module, split: Batch, loss_fn: Callable, batch_size: int,
             batch = split.slice(start, start + batch_size).to(device)
             if probed:
                 logits, probe_logits = model(batch.prompt, batch.answer, with_probe=True)  # (B, P, V), (B, L, P, 10)
-                steps = supervised_latents(probe_logits.size(1), operand_width)
-                hits = latent_hits(probe_logits[:, :steps],
-                                   running_sum_targets(batch.a, batch.b, steps, probe_logits.size(2)))  # (B, K)
+                hits = latent_hits(*supervised_readings(probe_logits, batch.a, batch.b, operand_width))  # (B, K)
                 latents_right += int(hits.sum())
                 latents_total += hits.numel()
             else:

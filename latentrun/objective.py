@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from latentrun.data import Batch
 from latentrun.losses import LossOutput
-from latentrun.supervision import running_sum_targets, supervised_latents
+from latentrun.supervision import supervised_readings
 
 
 def own_predictions(model: nn.Module, prompt: Tensor) -> Tensor:
@@ -53,6 +53,4 @@ def step_loss(model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch
     if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
     logits, probe_logits = model(batch.prompt, answer_in, with_probe=True)  # (B, P, V), (B, L, P, 10)
-    steps = supervised_latents(probe_logits.size(1), operand_width)
-    targets = running_sum_targets(batch.a, batch.b, steps, probe_logits.size(2))  # (B, K, P)
-    return loss_fn(logits, batch.answer, probe_logits[:, :steps], targets)
+    return loss_fn(logits, batch.answer, *supervised_readings(probe_logits, batch.a, batch.b, operand_width))

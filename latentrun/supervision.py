@@ -35,6 +35,13 @@ def running_sum_targets(a: Tensor, b: Tensor, steps: int, width: int) -> Tensor:
     return digits_lsb_first(running_sums(a, b, steps), width)
 
 
+def supervised_readings(probe_logits: Tensor, a: Tensor, b: Tensor, operand_width: int) -> tuple[Tensor, Tensor]:
+    """The probe's readings of the supervised latents (B, K, W, 10), from its readings of every
+    latent (B, L, W, 10), with their running-sum digits (B, K, W)."""
+    steps = supervised_latents(probe_logits.size(1), operand_width)
+    return probe_logits[:, :steps], running_sum_targets(a, b, steps, probe_logits.size(2))
+
+
 def latent_loss(probe_logits: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy over every digit of every supervised latent: probe logits (B, K, W, 10)
     for the supervised latents only, targets (B, K, W)."""

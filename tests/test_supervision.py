@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from latentrun.supervision import (digits_lsb_first, latent_hits, latent_loss, running_sum_targets, running_sums,
-                                   supervised_latents)
+                                   supervised_latents, supervised_readings)
 
 
 def random_pairs(n: int, max_digits: int, seed: int) -> tuple[list[int], list[int]]:
@@ -58,3 +58,11 @@ def test_latent_loss_and_hits():
     assert hits.shape == (4, 2) and not hits[1, 0] and hits.sum() == 7
     uniform = torch.zeros(4, 2, 6, 10)
     assert latent_loss(uniform, targets).item() == pytest.approx(torch.log(torch.tensor(10.0)).item())
+
+
+def test_supervised_readings_keep_the_first_operand_width_latents():
+    probe_logits = torch.randn(5, 4, 6, 10)  # 4 latents, 6-digit readings
+    a, b = torch.tensor([12, 999, 0, 7, 305]), torch.tensor([345, 12, 5, 999, 100])
+    readings, targets = supervised_readings(probe_logits, a, b, operand_width=3)
+    assert torch.equal(readings, probe_logits[:, :3])
+    assert torch.equal(targets, running_sum_targets(a, b, 3, 6))
