@@ -91,3 +91,15 @@ def test_resume_is_bitwise_with_recurrent_latents_scheduled_sampling_and_step_su
         assert scalars(resumed, tag) == scalars(straight, tag), tag
     ratios = dict(scalars(straight, "train/teacher_forcing"))
     assert ratios[5] == 1.0 and 0.3 < ratios[17] < 1.0 and ratios[40] == pytest.approx(0.3)
+
+
+def test_resuming_with_another_thread_count_warns_that_exactness_is_lost(tmp_path, smoke):
+    assert run_cli(smoke, "--runs-dir", tmp_path, "--stop-at", 10, "--set", "train.num_threads=1") == 0
+    run_dir = only_run(tmp_path)
+    assert json.loads((run_dir / "meta.json").read_text())["threads"] == 1
+    assert run_cli("--resume", run_dir, "--stop-at", 20) == 0  # the frozen config keeps 1 thread
+    assert "bitwise" not in (run_dir / "train.log").read_text()
+    assert run_cli("--resume", run_dir, "--set", "train.num_threads=2") == 0
+    log = (run_dir / "train.log").read_text()
+    assert "ran with 1 CPU thread(s) and resumes with 2" in log and "--set train.num_threads=1" in log
+    assert json.loads((run_dir / "meta.json").read_text())["threads"] == 2
