@@ -10,6 +10,7 @@ from latentrun.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.yaml"
+FAST = ("--set", "train.num_threads=1")  # two processes on two shared cores: one thread each, or they thrash
 
 
 def run_cli(*args: str) -> int:
@@ -39,6 +40,13 @@ def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(event.step, event.value) for event in accumulator.Scalars(tag)]
 
 
+def step_file(run_dir: Path, step: int) -> Path:
+    """The path of a run's `step_*.pt` checkpoint for `step`."""
+    from latentrun import checkpoint
+
+    return run_dir / "checkpoints" / checkpoint.step_file_name(step)
+
+
 def assert_states_equal(left: dict, right: dict) -> None:
     """Model and optimizer tensors bitwise equal."""
     for key in left["model"]:
@@ -54,3 +62,13 @@ def assert_states_equal(left: dict, right: dict) -> None:
 @pytest.fixture
 def smoke() -> Path:
     return SMOKE
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> dict:
+    """The final (step 40) state of a smoke run that never stopped, for bitwise comparisons."""
+    from latentrun import checkpoint
+
+    runs_dir = tmp_path_factory.mktemp("straight")
+    assert run_cli(SMOKE, "--runs-dir", runs_dir, *FAST) == 0
+    return checkpoint.load(step_file(only_run(runs_dir), 40))

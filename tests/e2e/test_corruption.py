@@ -8,21 +8,7 @@ import shutil
 import pytest
 
 from latentrun import checkpoint, manifest
-from conftest import SMOKE, assert_states_equal, only_run, run_cli
-
-FAST = ("--set", "train.num_threads=1")
-
-
-def step_file(run_dir, step):
-    return run_dir / "checkpoints" / checkpoint.step_file_name(step)
-
-
-@pytest.fixture(scope="module")
-def straight(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("straight")
-    assert run_cli(SMOKE, "--runs-dir", runs_dir, *FAST) == 0
-    return checkpoint.load(step_file(only_run(runs_dir), 40))
-
+from conftest import FAST, SMOKE, assert_states_equal, only_run, run_cli, step_file
 
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory):

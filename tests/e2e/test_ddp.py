@@ -17,11 +17,10 @@ import torch
 
 from latentrun import checkpoint
 from latentrun.data import Batch, MultiplicationTask
-from conftest import ROOT, SMOKE, assert_states_equal, only_run, run_cli, scalars
+from conftest import FAST, ROOT, SMOKE, assert_states_equal, only_run, run_cli, scalars
 
 pytestmark = pytest.mark.slow
 
-FAST = ("--set", "train.num_threads=1")  # two ranks on two shared cores: one thread each, or they thrash
 # The promise (README "Guarantees"): after 40 AdamW steps in float32, every weight and every logged
 # training loss of the 2-process run is within ATOL + RTOL * |value| of the 1-process run's.
 RTOL, ATOL = 1e-4, 1e-5

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 
+@pytest.mark.parametrize("mode", ["latent", "recurrent"])
 @pytest.mark.parametrize("batch", [1, 4])
-def test_zero_latents_is_the_simple_model(build, random_batch, batch):
-    simple, latent = build("simple", seed=3), build("latent", seed=3, num_latent=0)
+def test_zero_latents_is_the_simple_model(build, random_batch, batch, mode):
+    simple, latent = build("simple", seed=3), build(mode, seed=3, num_latent=0)
     prompt, answer = random_batch(batch)
     assert latent.num_parameters() == simple.num_parameters()
     assert torch.equal(latent(prompt, answer), simple(prompt, answer))
@@ -51,15 +52,6 @@ def test_every_answer_logit_reads_the_latents(build, random_batch):
 def test_unknown_latent_mode_is_refused(build):
     with pytest.raises(ValueError, match="latent_mode"):
         build("latent", latent_mode="pondering")
-
-
-@pytest.mark.parametrize("batch", [1, 4])
-def test_zero_recurrent_latents_is_the_simple_model(build, random_batch, batch):
-    simple, latent = build("simple", seed=3), build("recurrent", seed=3, num_latent=0)
-    prompt, answer = random_batch(batch)
-    assert latent.num_parameters() == simple.num_parameters()
-    assert torch.equal(latent(prompt, answer), simple(prompt, answer))
-    assert torch.equal(latent.generate(prompt), simple.generate(prompt))
 
 
 def test_parameter_counts_of_each_mode_and_the_probe(build):
