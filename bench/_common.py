@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from a checkout, ins
 import torch  # noqa: E402
 
 from latentrun import config as config_module  # noqa: E402
-from latentrun.build import build_clipper, build_components, build_loss_guard  # noqa: E402
-from latentrun.precision import MixedPrecision  # noqa: E402
-from latentrun.trainer import Trainer, TrainSettings  # noqa: E402
+from latentrun.config.build import build_clipper, build_components, build_loss_guard  # noqa: E402
+from latentrun.train.precision import MixedPrecision  # noqa: E402
+from latentrun.train.trainer import Trainer, TrainSettings  # noqa: E402
 
 
 def machine() -> str:

@@ -19,7 +19,7 @@ import overhead
 import torch
 from loguru import logger
 
-from latentrun.build import resolve_device
+from latentrun.config.build import resolve_device
 
 TWO, THREE = "experiments/latent_2digit.yaml", "experiments/latent_3digit.yaml"
 SMOKE = "experiments/smoke.yaml"

@@ -15,8 +15,8 @@ from pathlib import Path
 import _common as common
 import torch
 
-from latentrun import checkpoint
-from latentrun.build import resolve_device
+from latentrun.config.build import resolve_device
+from latentrun.runs import checkpoint
 
 
 def measure(config_path: str, precision: str, rounds: int, save_every: int, device: torch.device,

@@ -15,7 +15,7 @@ from pathlib import Path
 import _common as common
 import torch
 
-from latentrun.build import resolve_device
+from latentrun.config.build import resolve_device
 
 
 def measure(config_path: str, precision: str, rounds: int, draws: int, device: torch.device,

@@ -14,8 +14,8 @@ from pathlib import Path
 import _common as common
 import torch
 
-from latentrun.build import build_model, build_task, resolve_device
-from latentrun.precision import DTYPES
+from latentrun.config.build import build_model, build_task, resolve_device
+from latentrun.train.precision import DTYPES
 
 
 def measure(config_path: str, batch: int, rounds: int, precision: str, device: torch.device,

@@ -20,8 +20,8 @@ import _common as common
 import torch
 from torch.utils import flop_counter
 
-from latentrun.build import resolve_device
-from latentrun.precision import DTYPES
+from latentrun.config.build import resolve_device
+from latentrun.train.precision import DTYPES
 
 aten = torch.ops.aten
 DEFAULT_CONFIGS = ["experiments/simple_2digit.yaml", "experiments/latent_2digit.yaml",

@@ -24,8 +24,8 @@ import torch
 from loguru import logger
 from torch.utils.tensorboard import SummaryWriter
 
-from latentrun.build import resolve_device
-from latentrun.precision import MixedPrecision
+from latentrun.config.build import resolve_device
+from latentrun.train.precision import MixedPrecision
 
 
 def bare_step(trainer, batch, max_grad_norm: float, amp: MixedPrecision) -> None:

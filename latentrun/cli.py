@@ -73,7 +73,7 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     elif command == "list":
-        from latentrun.listing import SORTS
+        from latentrun.report.listing import SORTS
 
         parser.description = "List the runs under the runs dir, read from the run directories themselves."
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)")
@@ -124,12 +124,12 @@ def _configure_console_logging(level: str = "INFO") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python run.py` and the `latentrun` console script."""
-    from latentrun.checkpoint import CheckpointError
     from latentrun.config import ConfigError
-    from latentrun.data import ProblemError
-    from latentrun.distributed import PeerError
-    from latentrun.runs import RunError
-    from latentrun.stability import TrainingDiverged
+    from latentrun.runs.checkpoint import CheckpointError
+    from latentrun.runs.rundir import RunError
+    from latentrun.task.multiplication import ProblemError
+    from latentrun.train.distributed import PeerError
+    from latentrun.train.stability import TrainingDiverged
 
     args = list(sys.argv[1:] if argv is None else argv)
     _configure_console_logging()
@@ -163,7 +163,7 @@ def _report(error: Exception) -> None:
 
 def _in_process_group(train: Callable[..., int], *args: Any) -> int:
     """Run `train` inside the torchrun process group (a world of one without torchrun), leaving it after."""
-    from latentrun import distributed
+    from latentrun.train import distributed
 
     if not distributed.init().is_main:
         _configure_console_logging("WARNING")  # rank 0 tells the story; the others speak up only when wrong
@@ -174,7 +174,10 @@ def _in_process_group(train: Callable[..., int], *args: Any) -> int:
 
 
 def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
-    from latentrun import config, distributed, parallel, runs, session
+    from latentrun import config
+    from latentrun.launch import parallel, session
+    from latentrun.runs import rundir as runs
+    from latentrun.train import distributed
 
     options = parser.parse_args(args)
     if bool(options.experiments) == bool(options.resume):
@@ -205,7 +208,8 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
         print(config.dump(config.load(options.experiment, options.overrides)), end="")
         return EXIT_OK
     if command == "predict":
-        from latentrun import inference, runs
+        from latentrun.runs import inference
+        from latentrun.runs import rundir as runs
 
         task, model, _ = inference.load_trained(runs.resolve_run_dir(options.run, options.runs_dir))
         for product in inference.predict(task, model, options.problems):
@@ -216,7 +220,8 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
     if command == "list":
         return _list(options)
     if command == "compare":
-        from latentrun import report, runs
+        from latentrun.report import compare as report
+        from latentrun.runs import rundir as runs
 
         run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
         print(report.compare(run_dirs, options.target, options.out))
@@ -225,7 +230,9 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
 
 
 def _eval(options: argparse.Namespace) -> int:
-    from latentrun import grid, inference, runs
+    from latentrun.report import grid
+    from latentrun.runs import inference
+    from latentrun.runs import rundir as runs
 
     parser = _command_parser("eval")
     if options.max_digits is not None and not 1 <= options.max_digits <= 9:
@@ -247,7 +254,8 @@ def _eval(options: argparse.Namespace) -> int:
 
 
 def _list(options: argparse.Namespace) -> int:
-    from latentrun import listing, runs
+    from latentrun.report import listing
+    from latentrun.runs import rundir as runs
 
     if options.id is not None:
         if options.limit is not None or options.sort != "date":

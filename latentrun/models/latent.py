@@ -15,15 +15,15 @@ the simple model (same parameters, same initialisation for the same seed).
 
 With `latent_probe`, a linear probe reads each latent's final hidden state as the digits of a
 number of `answer_len` digits (least significant first): step supervision trains latent k to hold
-the running sum of long multiplication after k digits of b (see latentrun/supervision.py).
+the running sum of long multiplication after k digits of b (see latentrun/task/supervision.py).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from latentrun.core.registry import MODELS
 from latentrun.models.layers import Backbone, KVCache, check_shapes, greedy_decode
-from latentrun.registry import MODELS
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit

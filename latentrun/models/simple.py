@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from latentrun.core.registry import MODELS
 from latentrun.models.layers import Backbone, check_shapes, greedy_decode
-from latentrun.registry import MODELS
 
 
 @MODELS.register("simple_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len"))

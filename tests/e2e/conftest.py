@@ -42,7 +42,7 @@ def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 def step_file(run_dir: Path, step: int) -> Path:
     """The path of a run's `step_*.pt` checkpoint for `step`."""
-    from latentrun import checkpoint
+    from latentrun.runs import checkpoint
 
     return run_dir / "checkpoints" / checkpoint.step_file_name(step)
 
@@ -67,7 +67,7 @@ def smoke() -> Path:
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> dict:
     """The final (step 40) state of a smoke run that never stopped, for bitwise comparisons."""
-    from latentrun import checkpoint
+    from latentrun.runs import checkpoint
 
     runs_dir = tmp_path_factory.mktemp("straight")
     assert run_cli(SMOKE, "--runs-dir", runs_dir, *FAST) == 0

@@ -1,8 +1,8 @@
 """AutoClip through whole runs: the threshold follows recent norms, is logged, and resumes bitwise."""
 import pytest
-
-from latentrun import checkpoint
 from conftest import assert_states_equal, only_run, run_cli, scalars
+
+from latentrun.runs import checkpoint
 
 SETTINGS = ("--set", "train.max_steps=20", "--set", "train.clip_mode=autoclip", "--set", "train.clip_percentile=25",
             "--set", "train.clip_window=8")

@@ -1,8 +1,8 @@
 """train.compile: training goes through torch.compile, checkpoints keep the plain parameter names."""
 import torch
-
-from latentrun import checkpoint
 from conftest import assert_states_equal, only_run, run_cli
+
+from latentrun.runs import checkpoint
 
 SHORT = ("--set", "train.max_steps=10", "--set", "train.eval_every=10")
 

@@ -6,9 +6,10 @@ import pickle
 import shutil
 
 import pytest
-
-from latentrun import checkpoint, manifest
 from conftest import FAST, SMOKE, assert_states_equal, only_run, run_cli, step_file
+
+from latentrun.runs import checkpoint, manifest
+
 
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory):

@@ -7,9 +7,9 @@ import re
 import time
 
 import pytest
-
-from latentrun import checkpoint, lock
 from conftest import SMOKE, assert_states_equal, only_run, run_cli, run_process, scalars
+
+from latentrun.runs import checkpoint, lock
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,10 @@ import sys
 
 import pytest
 import torch
-
-from latentrun import checkpoint
-from latentrun.data import Batch, MultiplicationTask
 from conftest import FAST, ROOT, SMOKE, assert_states_equal, only_run, run_cli, scalars
+
+from latentrun.runs import checkpoint
+from latentrun.task.multiplication import Batch, MultiplicationTask
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
-from latentrun import checkpoint
 from conftest import FAST, ROOT, SMOKE, assert_states_equal, only_run, run_cli, step_file
+
+from latentrun.runs import checkpoint
+
 
 def assert_stopped_cleanly_at_10(run_dir, err):
     assert "Traceback" not in err
@@ -82,7 +83,7 @@ def test_a_real_file_size_limit_from_the_kernel(tmp_path, straight):
 
 def test_a_refused_progress_or_lock_write_is_exit_1_without_traceback(tmp_path, monkeypatch, capsys):
     """Writes besides checkpoints (meta.json progress, the lock file) failing end the run cleanly too."""
-    from latentrun import runs
+    from latentrun.runs import rundir as runs
 
     real_update_meta = runs.update_meta
 
@@ -98,7 +99,7 @@ def test_a_refused_progress_or_lock_write_is_exit_1_without_traceback(tmp_path, 
     run_dir = only_run(tmp_path)
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "crashed"
 
-    from latentrun import lock
+    from latentrun.runs import lock
 
     def refused(run_dir):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(run_dir / "lock"))

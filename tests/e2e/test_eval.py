@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from conftest import SMOKE, only_run, run_cli, scalars
 
 MODELS = {

@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
-
-from latentrun import checkpoint
 from conftest import SMOKE, only_run, run_cli
+
+from latentrun.runs import checkpoint
 
 
 @pytest.fixture(scope="module")

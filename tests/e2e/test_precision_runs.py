@@ -2,10 +2,10 @@
 import json
 
 import pytest
-
-from latentrun import checkpoint, session
 from conftest import assert_states_equal, only_run, run_cli, scalars
 
+from latentrun.launch import session
+from latentrun.runs import checkpoint
 
 SHORT = ("--set", "train.max_steps=20")  # half the smoke run: these tests only need a stop and a resume
 

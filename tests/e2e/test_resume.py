@@ -4,9 +4,9 @@ import signal
 import time
 
 import pytest
-
-from latentrun import checkpoint
 from conftest import assert_states_equal, only_run, run_cli, run_process, scalars
+
+from latentrun.runs import checkpoint
 
 
 def final_state(run_dir, step):

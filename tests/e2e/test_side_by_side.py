@@ -13,9 +13,11 @@ import time
 
 import pytest
 import torch
-
-from latentrun import checkpoint, parallel, runs
 from conftest import ROOT, SMOKE, run_cli, scalars
+
+from latentrun.launch import parallel
+from latentrun.runs import checkpoint
+from latentrun.runs import rundir as runs
 
 SIMPLE = ROOT / "experiments" / "smoke_simple.yaml"
 

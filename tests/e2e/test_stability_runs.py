@@ -3,9 +3,11 @@ the learning rate, leaves an emergency checkpoint, and a streak rolls back; all 
 import json
 
 import pytest
-
-from latentrun import build, checkpoint, session
 from conftest import assert_states_equal, only_run, run_cli, scalars
+
+from latentrun.config import build
+from latentrun.launch import session
+from latentrun.runs import checkpoint
 
 SHORT = ("--set", "train.max_steps=20")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentrun.registry import MODELS
+from latentrun.core.registry import MODELS
 
 SEEDS = [0, 1, 2]
 

@@ -1,0 +1,1 @@
+"""One run's life (start, resume) and several runs at once (parallel launches)."""

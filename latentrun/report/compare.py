@@ -1,0 +1,265 @@
+"""`compare`: the efficiency analysis of runs side by side.
+
+Every number is read back from what the runs left: parameters and validation metrics from the best
+checkpoint (the weights `predict` uses), curves, time and throughput from the TensorBoard events,
+steps from meta.json, and FLOPs counted on the model the config builds. Runs whose configs differ
+only in seed (and in settings that don't change what is computed) form one group, reported as
+mean ± sample standard deviation.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from latentrun import config as config_module
+from latentrun.config.build import build_model, build_task
+from latentrun.models import flops
+from latentrun.runs import checkpoint
+from latentrun.runs import rundir as runs
+
+CURVES = ("val/exact_match", "val/digit_accuracy", "val/loss")
+# Run-control keys that leave the trained weights unchanged; train.max_steps is not one of them.
+_NOT_COMPUTATION = frozenset(config_module.RUN_CONTROL_KEYS - {"train.max_steps"}) | {"seed"}
+
+
+class _Metric:
+    """A row of the comparison: its key in compare.json, its label, and how to print a value."""
+
+    def __init__(self, key: str, label: str, show: Callable[[float], str]) -> None:
+        self.key, self.label, self.show = key, label, show
+
+
+def _metrics(target: float) -> list[_Metric]:
+    return [
+        _Metric("parameters", "parameters", lambda v: f"{v:,.0f}"),
+        _Metric("best_step", "best checkpoint step", lambda v: f"{v:,.0f}"),
+        _Metric("val_loss", "val/loss", lambda v: f"{v:.4f}"),
+        _Metric("exact_match", "val/exact_match", lambda v: f"{v:.4f}"),
+        _Metric("digit_accuracy", "val/digit_accuracy", lambda v: f"{v:.4f}"),
+        _Metric("exact_match_per_million_params", "exact match per M params", lambda v: f"{v:.4g}"),
+        _Metric("loss_x_params", "val/loss x params", lambda v: f"{v:,.0f}"),
+        _Metric("steps_to_target", f"steps to exact match {target:g}", lambda v: f"{v:,.0f}"),
+        _Metric("seconds_to_target", f"train s to exact match {target:g}", lambda v: f"{v:.1f}"),
+        _Metric("steps", "steps trained", lambda v: f"{v:,.0f}"),
+        _Metric("elapsed_seconds", "train wall time (s)", lambda v: f"{v:.1f}"),
+        _Metric("train_flops", "training FLOPs", lambda v: f"{v:.3g}"),
+        _Metric("flops_per_second", "training FLOP/s", lambda v: f"{v:.3g}"),
+        _Metric("samples_per_second", "samples/s (median)", lambda v: f"{v:,.0f}"),
+    ]
+
+
+def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
+    """One run's efficiency figures; a figure the run cannot give yet (no evaluation so far, target
+    never reached) is None."""
+    config = config_module.load(run_dir / runs.CONFIG_FILE)
+    meta = runs.read_meta(run_dir)
+    task = build_task(config)
+    model = build_model(config, task)
+    best_path = run_dir / runs.CHECKPOINT_DIR / checkpoint.BEST_FILE
+    best = checkpoint.load(best_path) if best_path.is_file() else None
+    if best is not None:
+        try:
+            model.load_state_dict(best["model"])
+        except RuntimeError as error:
+            raise checkpoint.CheckpointError(f"{best_path}: does not fit the run's config: {str(error).splitlines()[0]}") from None
+    parameters = model.num_parameters()
+    batch = task.train_batch(1, 2)
+    per_example = flops.training_flops_per_example(model, batch.prompt, batch.answer)
+    scalars = _read_scalars(run_dir)
+    metrics = best["metrics"] if best is not None else {}
+    steps = meta.get("step", 0)
+    elapsed = meta.get("elapsed_seconds")
+    reached = next((step for step, value in scalars.get("val/exact_match", []) if value >= target), None)
+    elapsed_at = dict(scalars.get("perf/elapsed_seconds", []))
+    train_flops = per_example * config["train"]["batch_size"] * steps
+    speeds = [value for _, value in scalars.get("perf/samples_per_sec", [])]
+    val_loss, exact = metrics.get("val/loss"), metrics.get("val/exact_match")
+    return {
+        "id": run_dir.name,
+        "path": str(run_dir),
+        "experiment": config["experiment"],
+        "model": config["model"]["name"],
+        "seed": config["seed"],
+        "status": meta.get("status"),
+        "parameters": parameters,
+        "best_step": best["step"] if best is not None else None,
+        "val_loss": val_loss,
+        "exact_match": exact,
+        "digit_accuracy": metrics.get("val/digit_accuracy"),
+        "exact_match_per_million_params": exact / (parameters / 1e6) if exact is not None else None,
+        "loss_x_params": val_loss * parameters if val_loss is not None else None,
+        "steps_to_target": reached,
+        "seconds_to_target": elapsed_at.get(reached) if reached is not None else None,
+        "steps": steps,
+        "elapsed_seconds": elapsed,
+        "train_flops_per_example": per_example,
+        "train_flops": train_flops,
+        "flops_per_second": train_flops / elapsed if elapsed else None,
+        "samples_per_second": statistics.median(speeds) if speeds else None,
+        "curves": {tag: scalars.get(tag, []) for tag in CURVES},
+        "_config": config,
+    }
+
+
+def group_runs(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs whose configs agree on everything that changes what is computed, except the seed,
+    in order of first appearance, each labelled by its experiment (plus what sets it apart from
+    another group of the same experiment)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for summary in summaries:
+        flat = config_module.flatten(summary["_config"])
+        key = json.dumps({k: v for k, v in flat.items() if k not in _NOT_COMPUTATION}, sort_keys=True)
+        groups.setdefault(key, []).append(summary)
+    result = [{"experiment": members[0]["experiment"], "model": members[0]["model"], "runs": members,
+               "config": members[0]["_config"]} for members in groups.values()]
+    for group in result:
+        namesakes = [other for other in result if other["experiment"] == group["experiment"]]
+        distinct = sorted({key for other in namesakes for key in config_module.diff(group["config"], other["config"])}
+                          - _NOT_COMPUTATION)
+        flat = config_module.flatten(group["config"])
+        group["label"] = group["experiment"] + (" [" + ", ".join(f"{k}={flat.get(k)}" for k in distinct) + "]"
+                                                if distinct else "")
+    return result
+
+
+def aggregate(values: Sequence[float | None]) -> dict[str, Any]:
+    """mean, sample std (None for a single value) and n over the values that exist."""
+    present = [float(v) for v in values if v is not None]
+    return {
+        "mean": statistics.fmean(present) if present else None,
+        "std": statistics.stdev(present) if len(present) > 1 else None,
+        "n": len(present),
+        "of": len(values),
+    }
+
+
+def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Which group is more parameter-efficient and by how much: val/exact_match per parameter,
+    or, while the leaders have no exact matches to compare, val/loss x parameters (lower is better).
+    With several seeds a side, a lead smaller than the seed-to-seed spread is said to be one."""
+    if len(groups) < 2:
+        return None
+
+    def stats(group: dict[str, Any], key: str) -> dict[str, Any]:
+        return group["metrics"][key]
+
+    key = "exact_match_per_million_params"
+    ranked = sorted((g for g in groups if stats(g, key)["mean"] is not None), key=lambda g: -stats(g, key)["mean"])
+    if len(ranked) >= 2 and stats(ranked[1], key)["mean"] > 0:
+        best, other = ranked[:2]
+        ratio = stats(best, key)["mean"] / stats(other, key)["mean"]
+        text = (f"{_name(best)} is more parameter-efficient: {_times(ratio)} the val/exact_match per parameter "
+                f"of {_name(other)}")
+    else:
+        key = "loss_x_params"
+        ranked = sorted((g for g in groups if stats(g, key)["mean"] is not None), key=lambda g: stats(g, key)["mean"])
+        if len(ranked) < 2:
+            return None
+        best, other = ranked[:2]
+        ratio = stats(other, key)["mean"] / stats(best, key)["mean"]
+        text = (f"{_name(best)} is more parameter-efficient (too few exact matches to compare, so by val/loss x "
+                f"parameters): {_name(other)} has {_times(ratio)} as much")
+    spread = max(stats(best, key)["std"] or 0.0, stats(other, key)["std"] or 0.0)
+    within_noise = spread > 0 and abs(stats(best, key)["mean"] - stats(other, key)["mean"]) <= spread
+    if ratio == 1.0:
+        text = f"{_name(best)} and {_name(other)} are equally parameter-efficient by {key}"
+    elif within_noise:
+        text += ", a difference within the seed-to-seed spread"
+    return {"winner": best["label"], "runner_up": other["label"], "metric": key, "ratio": ratio,
+            "within_seed_spread": within_noise, "text": text}
+
+
+def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
+    """Summarize, group and compare the runs; write out/compare.json and out/compare.png; return the table."""
+    if len({path.resolve() for path in run_dirs}) != len(run_dirs):
+        raise runs.RunError("a run is given twice")
+    summaries = [summarize_run(path, target) for path in run_dirs]
+    groups = group_runs(summaries)
+    metric_list = _metrics(target)
+    for group in groups:
+        group["metrics"] = {m.key: aggregate([run[m.key] for run in group["runs"]]) for m in metric_list}
+    decision = verdict(groups)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "target_exact_match": target,
+        "groups": [{"label": g["label"], "experiment": g["experiment"], "model": g["model"],
+                    "runs": [run["id"] for run in g["runs"]], "metrics": g["metrics"]} for g in groups],
+        "runs": [{k: v for k, v in run.items() if not k.startswith("_")} for run in summaries],
+        "verdict": decision,
+    }
+    runs.write_json_atomic(out / "compare.json", document)
+    plot_curves(groups, out / "compare.png")
+    lines = [format_table(groups, metric_list), ""]
+    for group in groups:
+        lines.append(f"{group['label']}: {', '.join(run['id'] for run in group['runs'])}")
+    if decision:
+        lines += ["", decision["text"]]
+    lines += ["", f"wrote {out / 'compare.json'} and {out / 'compare.png'}"]
+    return "\n".join(lines)
+
+
+def format_table(groups: Sequence[dict[str, Any]], metric_list: Sequence[_Metric]) -> str:
+    """Metrics as rows, groups as columns; `mean ± std` where a group has several runs that differ."""
+    header = ["", *(g["label"] for g in groups)]
+    rows = [header, ["model", *(g["model"] for g in groups)], ["runs", *(str(len(g["runs"])) for g in groups)]]
+    for metric in metric_list:
+        rows.append([metric.label, *(_show(g["metrics"][metric.key], metric) for g in groups)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                     for row in rows)
+
+
+def plot_curves(groups: Sequence[dict[str, Any]], path: Path) -> None:
+    """Validation curves side by side, one panel per metric, one colour per group, one line per run."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    figure = Figure(figsize=(5 * len(CURVES), 4), layout="constrained")
+    axes = figure.subplots(1, len(CURVES))
+    colours = [f"C{i % 10}" for i in range(len(groups))]
+    for ax, tag in zip(axes, CURVES):
+        for colour, group in zip(colours, groups):
+            for index, run in enumerate(group["runs"]):
+                points = run["curves"][tag]
+                if points:
+                    ax.plot([s for s, _ in points], [v for _, v in points], color=colour, alpha=0.8, marker=".",
+                            label=group["label"] if index == 0 else None)
+        ax.set_title(tag)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(tmp, dpi=100)
+    tmp.replace(path)
+
+
+def _show(stats: dict[str, Any], metric: _Metric) -> str:
+    if stats["mean"] is None:
+        return "-"
+    text = metric.show(stats["mean"])
+    if stats["std"]:  # None for one run, 0 when every run agrees (parameters, steps): no ± then
+        text += f" ± {metric.show(stats['std'])}"
+    if stats["n"] < stats["of"]:
+        text += f" ({stats['n']}/{stats['of']})"
+    return text
+
+
+def _times(ratio: float) -> str:
+    """'2.50x', or '1.005x' for a close race, where two decimals would print a misleading 1.00x."""
+    return f"{ratio:.2f}x" if ratio >= 1.1 else f"{ratio:.3f}x"
+
+
+def _name(group: dict[str, Any]) -> str:
+    return f"{group['label']} ({group['model']})"
+
+
+def _read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series of the run, read with TensorBoard's own reader (which applies the purge
+    a resume writes, so a resumed run's curve has no duplicate steps)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
+            for tag in accumulator.Tags()["scalars"]}

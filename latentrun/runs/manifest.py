@@ -1,0 +1,89 @@
+"""The checkpoint manifest: the SHA-256 and size each checkpoint file must have.
+
+`checkpoints/manifest.json` maps file names to `{"sha256", "bytes", "recorded"}`. A checkpoint's
+entry is written (atomically, fsynced) *before* the checkpoint is renamed into place, so every
+`step_*.pt` that exists has its entry, whenever the writer died. Resume checks each candidate
+against its entry, which catches what a successful `torch.load` would not: flipped bits inside a
+tensor, a file swapped for another run's, a copy truncated at a block boundary.
+
+Only one process writes a run's manifest at a time: the run-directory lock holder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from latentrun.runs.rundir import now
+
+MANIFEST_FILE = "manifest.json"
+FORMAT = 1
+
+
+class ManifestMismatch(Exception):
+    """A checkpoint whose bytes are not the ones recorded for it."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """File name → entry; None when the folder has no manifest (a run from before manifests)."""
+    path = folder / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        # Atomic writes mean a crash cannot do this; something else damaged it. The checkpoints may
+        # be fine, so say so and fall back to what weights_only loading alone can check.
+        logger.warning(f"{path}: unreadable ({type(error).__name__}); checkpoints cannot be verified against it")
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        logger.warning(f"{path}: not a checkpoint manifest; checkpoints cannot be verified against it")
+        return None
+    return {name: entry for name, entry in files.items() if isinstance(entry, dict)}
+
+
+def record(path: Path, data: bytes) -> None:
+    """Enter `path`'s name with the SHA-256 and size of `data` (the bytes about to be renamed into place),
+    dropping entries whose files are gone; the manifest is replaced atomically and fsynced."""
+    folder = path.parent
+    files = {name: entry for name, entry in (read(folder) or {}).items() if (folder / name).exists()}
+    files[path.name] = {"sha256": sha256(data), "bytes": len(data), "recorded": now()}
+    manifest = folder / MANIFEST_FILE
+    temporary = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump({"format": FORMAT, "files": dict(sorted(files.items()))}, handle, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, manifest)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def verify(path: Path, data: bytes) -> bool:
+    """Check `data` (the bytes read from `path`) against the manifest: True when verified, False when
+    the folder has no manifest to check against; ManifestMismatch when it is not what was recorded."""
+    files = read(path.parent)
+    if files is None:
+        return False
+    entry = files.get(path.name)
+    if entry is None:
+        raise ManifestMismatch(f"not recorded in {MANIFEST_FILE} (not written by this run, or its save never finished)")
+    if entry.get("bytes") != len(data):
+        raise ManifestMismatch(f"truncated or altered: {len(data)} bytes, {MANIFEST_FILE} recorded {entry.get('bytes')}")
+    actual = sha256(data)
+    if entry.get("sha256") != actual:
+        raise ManifestMismatch(f"altered: SHA-256 {actual[:16]}... differs from the {str(entry.get('sha256'))[:16]}... "
+                               f"recorded in {MANIFEST_FILE}")
+    return True

@@ -1,0 +1,51 @@
+"""Held-out evaluation: teacher-forced loss, greedy exact match and digit accuracy, and how well the
+probe reads the latents' running sums when the model is step-supervised."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from latentrun.task.multiplication import Batch
+from latentrun.task.supervision import latent_hits, supervised_readings
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Batch, loss_fn: Callable, batch_size: int, device: torch.device,
+             operand_width: int) -> dict[str, float]:
+    """Metrics of `model` on a split, in eval mode; restores the model's train/eval mode after.
+
+    val/loss is the loss on the product alone, so that it compares across models; a model with a
+    probe also gets val/latent_accuracy, the fraction of supervised latents whose running sum the
+    probe reads entirely right.
+    """
+    was_training = model.training
+    model.eval()
+    probed = getattr(model, "probe", None) is not None
+    loss_total, exact, digits_right, digits_total, latents_right, latents_total = 0.0, 0, 0, 0, 0, 0
+    try:
+        for start in range(0, len(split), batch_size):
+            batch = split.slice(start, start + batch_size).to(device)
+            if probed:
+                logits, probe_logits = model(batch.prompt, batch.answer, with_probe=True)  # (B, P, V), (B, L, P, 10)
+                hits = latent_hits(*supervised_readings(probe_logits, batch.a, batch.b, operand_width))  # (B, K)
+                latents_right += int(hits.sum())
+                latents_total += hits.numel()
+            else:
+                logits = model(batch.prompt, batch.answer)  # (B, P, V)
+            loss_total += float(loss_fn(logits, batch.answer).loss) * len(batch)
+            correct = model.generate(batch.prompt) == batch.answer  # (B, P)
+            exact += int(correct.all(dim=1).sum())
+            digits_right += int(correct.sum())
+            digits_total += correct.numel()
+    finally:
+        model.train(was_training)
+    metrics = {
+        "val/loss": loss_total / len(split),
+        "val/exact_match": exact / len(split),
+        "val/digit_accuracy": digits_right / digits_total,
+    }
+    if probed:
+        metrics["val/latent_accuracy"] = latents_right / latents_total
+    return metrics

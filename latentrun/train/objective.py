@@ -1,0 +1,56 @@
+"""What one training step minimises: scheduled sampling, the forward pass, the loss and, when the
+loss asks for it, step supervision of the latents.
+
+Kept apart from the step loop so that the loop stays about updates, logging and checkpoints, and
+so that everything that decides *what* is computed from a batch reads top to bottom in one place.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from latentrun.task.multiplication import Batch
+from latentrun.task.supervision import supervised_readings
+from latentrun.train.losses import LossOutput
+
+
+def own_predictions(model: nn.Module, prompt: Tensor) -> Tensor:
+    """The answer (B, P) the model writes itself: greedy decoding in eval mode, without gradients.
+
+    Eval mode means no dropout, so this pass draws nothing from any random stream, and it sees
+    what the model would feed itself at test time. The model's train/eval mode is restored after.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return model.generate(prompt)
+    finally:
+        model.train(was_training)
+
+
+def scheduled_answer(model: nn.Module, batch: Batch, ratio: float) -> Tensor:
+    """Answer digits to feed (B, P): the true digit with probability `ratio`, else the model's own.
+
+    The coins come from the global torch CPU generator, which every checkpoint saves and restores,
+    so a resumed run draws the same coins as one that never stopped; they are drawn on the CPU so
+    that every device gets the same ones.
+    """
+    keep_true = torch.rand(batch.answer.shape) < ratio  # (B, P)
+    return torch.where(keep_true.to(batch.answer.device), batch.answer, own_predictions(model, batch.prompt))
+
+
+def step_loss(model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, *, teacher_forcing: float,
+              operand_width: int) -> LossOutput:
+    """The loss of one training batch, with gradients.
+
+    `teacher_forcing` is the probability of feeding a true product digit (1 skips scheduled
+    sampling entirely). With `loss_fn.latent_supervision_weight` > 0 the model's probe reads the
+    first min(num_latent, operand_width) latents and the loss adds their running-sum term.
+    """
+    answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
+    if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
+        return loss_fn(model(batch.prompt, answer_in), batch.answer)
+    logits, probe_logits = model(batch.prompt, answer_in, with_probe=True)  # (B, P, V), (B, L, P, 10)
+    return loss_fn(logits, batch.answer, *supervised_readings(probe_logits, batch.a, batch.b, operand_width))

@@ -1,0 +1,402 @@
+"""The step loop: batch(step) → forward → loss → backward → clip → optimizer and scheduler step →
+log → evaluate → checkpoint. It owns nothing it can receive, and reads no config objects.
+
+A step whose loss explodes skips its update; `LossGuard` decides what follows (a lower learning
+rate, and after a streak a rollback to an earlier checkpoint), and the trainer carries it out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from loguru import logger
+from torch import nn
+from tqdm import tqdm
+
+from latentrun.runs import checkpoint
+from latentrun.task.multiplication import MultiplicationTask
+from latentrun.train import distributed
+from latentrun.train.clipping import GradClipper
+from latentrun.train.metrics import evaluate
+from latentrun.train.objective import step_loss
+from latentrun.train.precision import MixedPrecision
+from latentrun.train.schedules import TeacherForcing
+from latentrun.train.stability import LossGuard, TrainingDiverged, scaled_learning_rate
+
+FINISHED, STOPPED, INTERRUPTED = "finished", "stopped", "interrupted"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The `train` section's loop settings; field names match the schema's keys."""
+
+    max_steps: int
+    batch_size: int
+    eval_every: int
+    eval_batch_size: int
+    save_every: int
+    keep_last: int
+    log_every: int
+    compile: bool
+    teacher_forcing: TeacherForcing
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> "TrainSettings":
+        values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
+        values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
+        return cls(**values)
+
+
+@dataclass
+class TrainerState:
+    """Everything besides model, optimizer, scheduler and RNG that the next step depends on or reports."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    latent_loss_sum: float = 0.0
+    best_exact_match: float = -1.0
+    best_val_loss: float = math.inf
+    best_step: int = 0
+    elapsed_seconds: float = 0.0
+    last_loss: float | None = None  # the most recent logged train/loss, reported in meta.json by `list`
+
+    def improves_on_best(self, metrics: dict[str, float]) -> bool:
+        return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did: its loss, and the clipping it applied, or why its update was skipped."""
+
+    loss: torch.Tensor
+    grad_norm: torch.Tensor | None  # None when the loss stopped the step before backward
+    clip_threshold: float
+    problem: str | None  # why the update was skipped; None for a normal step
+
+
+class Trainer:
+    """Trains one model on one task, writing checkpoints, TensorBoard scalars and log lines."""
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        task: MultiplicationTask,
+        loss_fn: Callable,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        settings: TrainSettings,
+        precision: MixedPrecision,
+        clipper: GradClipper,
+        guard: LossGuard,
+        device: torch.device,
+        checkpoint_dir: Path,
+        config: dict[str, Any],
+        writer: Any | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        on_checkpoint: Callable[[TrainerState], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.settings = settings
+        self.precision = precision
+        self.clipper = clipper
+        self.guard = guard
+        # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
+        # generation) uses the plain module, so checkpoints keep their names and load anywhere.
+        self.forward: nn.Module = torch.compile(model) if settings.compile else model
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.config = config
+        self.writer = writer
+        self.rank = rank
+        self.world_size = world_size  # settings.batch_size is then this rank's share of the global batch
+        self.on_checkpoint = on_checkpoint  # lets the run dir report progress while training goes on
+        self.state = TrainerState()
+        self._stop_signal: int | None = None
+
+    # ---- checkpoint state -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config.
+
+        Under torchrun every rank must call it (it gathers each rank's RNG streams); `rng` is rank 0's.
+        """
+        rng_by_rank = distributed.all_gather_object(checkpoint.capture_rng())
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.state.step,
+            "rng": rng_by_rank[0],
+            "rng_by_rank": rng_by_rank,
+            "world_size": self.world_size,
+            "trainer": {
+                **dataclasses.asdict(self.state),
+                "precision": self.precision.name,
+                "grad_scaler": self.precision.state_dict(),
+                "clipping": self.clipper.state_dict(),
+                "stability": self.guard.state_dict(),
+            },
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint dict written by `state_dict`."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            trainer = dict(state["trainer"])
+            # Checkpoints from before precision, clipping history and loss guard existed were fp32
+            # runs with fixed clipping and no explosion handling: their absence means the fresh state.
+            trainer.pop("precision", None)
+            self.precision.load_state_dict(trainer.pop("grad_scaler", {}))
+            self.clipper.load_state_dict(trainer.pop("clipping", {"history": []}))
+            self.guard.load_state_dict(trainer.pop("stability", {}))
+            self.state = TrainerState(**trainer)
+            # Checkpoints from before DDP hold one rank's streams, under `rng` only.
+            checkpoint.restore_rng(state.get("rng_by_rank", [state["rng"]])[self.rank])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            # A file that passed its checks can still hold the wrong things (another tool's dict,
+            # an edited manifest): say so rather than fail somewhere inside torch.
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {reason}") from None
+
+    def save_checkpoint(self) -> Path:
+        """Write step_N.pt (rank 0; every rank takes part); a failed write stops the run with CheckpointError."""
+        path = self.checkpoint_dir / checkpoint.step_file_name(self.state.step)
+        state = self.state_dict()
+        if self.writer is not None:
+            # A resume rewinds TensorBoard to the checkpoint's step; the scalars up to it must be on
+            # disk by then, or a SIGKILL would lose them for good.
+            self.writer.flush()
+
+        def write() -> None:
+            try:
+                checkpoint.save(path, state)
+            except checkpoint.CheckpointError as error:
+                # Training on would leave nothing to come back to if this process died next.
+                logger.error(f"step {self.state.step}: {error}; stopping the run, earlier checkpoints are intact")
+                raise
+            for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
+                logger.debug(f"removed old checkpoint {removed.name}")
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self.state)
+
+        distributed.from_main(write)
+        return path
+
+    def save_emergency_checkpoint(self) -> Path:
+        """The full state right after a skipped step, kept apart from the regular series (rank 0
+        writes; every rank takes part, as in save_checkpoint)."""
+        path = self.checkpoint_dir / checkpoint.emergency_file_name(self.state.step)
+        state = self.state_dict()
+
+        def write() -> None:
+            checkpoint.save(path, state)
+            checkpoint.prune(self.checkpoint_dir, self.settings.keep_last, checkpoint.EMERGENCY_FILE)
+
+        distributed.from_main(write)
+        return path
+
+    def save_best(self, metrics: dict[str, float]) -> None:
+        """best.pt: the weights with the best validation result, for predict and eval (rank 0 writes).
+
+        Deliberately not a collective: whether a result is the best so far is decided by each rank
+        on its own evaluation, which a GPU need not reproduce bit for bit on every rank."""
+        if self.rank == 0:
+            checkpoint.save(self.checkpoint_dir / checkpoint.BEST_FILE,
+                            {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics,
+                             "config": self.config})
+
+    # ---- the loop -------------------------------------------------------------------------
+    def train_step(self, step: int) -> StepResult:
+        """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
+        batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
+        self.model.train()
+        with self.precision.autocast():
+            output = step_loss(self.forward, self.loss_fn, batch, teacher_forcing=self.settings.teacher_forcing(step),
+                               operand_width=self.task.operand_width)
+        loss = output.loss.detach()
+        grad_norm, threshold = None, self.clipper.threshold()
+        # Judged on the mean over ranks, so every rank skips or updates alike: a backward skipped on
+        # one rank alone would leave the others waiting in DDP's gradient all-reduce.
+        problem = self.guard.check_loss(float(distributed.agree(loss, False)[0]))
+        if problem is None:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.precision.backward(output.loss)
+            self.precision.unscale(self.optimizer)
+            grad_norm, threshold = self.clipper.clip(self.model.parameters())
+            # Under fp16 the scaler skips overflowing steps itself; elsewhere an inf norm is an explosion.
+            if not self.precision.skips_nonfinite_gradients and not torch.isfinite(grad_norm):
+                problem = f"non-finite gradient norm ({float(grad_norm)})"
+            else:
+                with scaled_learning_rate(self.optimizer, self.guard.lr_scale()):
+                    self.precision.step(self.optimizer)
+                if "latent_loss" in output.parts:
+                    self.state.latent_loss_sum += float(output.parts["latent_loss"])
+        self.scheduler.step()  # skipped or not, step s+1 follows the schedule's step s+1
+        return StepResult(loss, grad_norm, threshold, problem)
+
+    def fit(self, stop_at: int | None = None) -> str:
+        """Train until max_steps, `stop_at`, or SIGINT/SIGTERM; always leaves a checkpoint of the last step."""
+        settings = self.settings
+        last_step = min(settings.max_steps, stop_at) if stop_at else settings.max_steps
+        previous_handlers = self._install_signal_handlers()
+        progress = tqdm(total=settings.max_steps, initial=self.state.step, disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True, desc="train")
+        window_start, window_samples = time.perf_counter(), 0
+        session_start = time.perf_counter()
+        elapsed_before = self.state.elapsed_seconds
+        status = FINISHED if last_step == settings.max_steps else STOPPED
+        try:
+            while self.state.step < last_step:
+                step = self.state.step + 1
+                result = self.train_step(step)
+                loss, stop_requested = distributed.agree(result.loss, self._stop_signal is not None)
+                self.state.step = step
+                self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
+                window_samples += settings.batch_size * self.world_size
+                progress.update(1)
+                if result.problem is None:
+                    loss_value = float(loss)
+                    self.guard.record_good(loss_value)
+                    self.state.loss_sum += loss_value
+                    self.state.loss_count += 1
+                elif self._handle_bad_step(step, result.problem):
+                    progress.reset(total=settings.max_steps)
+                    progress.update(self.state.step)
+                    continue
+                if step % settings.log_every == 0 or step == last_step:
+                    seconds = time.perf_counter() - window_start
+                    self._log_train(step, result, window_samples / max(seconds, 1e-9), progress)
+                    window_start, window_samples = time.perf_counter(), 0
+                if step % settings.eval_every == 0 or step == settings.max_steps:
+                    self._evaluate(step)
+                if stop_requested:
+                    status = INTERRUPTED
+                    signum = self._stop_signal or "to another rank"
+                    logger.warning(f"signal {signum} received: checkpointing step {step} and stopping")
+                    break
+                if step % settings.save_every == 0 or step == last_step:
+                    self.save_checkpoint()
+            if status == INTERRUPTED:
+                self.save_checkpoint()
+        finally:
+            progress.close()
+            self._restore_signal_handlers(previous_handlers)
+            if self.writer is not None:
+                self.writer.flush()
+        return status
+
+    def _handle_bad_step(self, step: int, problem: str) -> bool:
+        """Log a skipped step, cut the learning rate, checkpoint the evidence, and roll back when the
+        streak is long enough; True when the state went back to an earlier step."""
+        roll_back = self.guard.record_bad(step)
+        scale = self.guard.lr_scale()
+        path = self.save_emergency_checkpoint()
+        logger.warning(f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
+                       f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}")
+        if self.writer is not None:
+            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
+        if roll_back:
+            self._roll_back()
+        return roll_back
+
+    def _roll_back(self) -> None:
+        """Return to the newest loadable checkpoint from before the streak of bad steps, keeping
+        the guard's state (the cut learning rate, the rollback count) so the replay differs.
+        Every rank reads the same file, as a resume does."""
+        first_bad = self.guard.begin_rollback()
+        guard_state = self.guard.state_dict()
+        for step, path in reversed(checkpoint.step_checkpoints(self.checkpoint_dir)):
+            if step >= first_bad:
+                continue
+            try:
+                state = checkpoint.load(path)
+            except checkpoint.CheckpointError as error:
+                logger.warning(f"rollback: skipping {error}")
+                continue
+            self.load_state_dict(state)
+            self.guard.load_state_dict(guard_state)
+            logger.warning(f"rolled back to step {step} ({path.name}), rollback {self.guard.rollbacks} of "
+                           f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}")
+            return
+        raise TrainingDiverged(f"bad steps from step {first_bad} on, and no checkpoint before it to roll back to")
+
+    def _log_train(self, step: int, result: StepResult, samples_per_sec: float, progress: tqdm) -> None:
+        # A window of nothing but skipped steps has no loss to report; the warnings already said why.
+        count = self.state.loss_count
+        mean_loss = self.state.loss_sum / count if count else math.nan
+        mean_latent_loss = self.state.latent_loss_sum / count if count else math.nan
+        self.state.loss_sum, self.state.latent_loss_sum, self.state.loss_count = 0.0, 0.0, 0
+        if count:
+            self.state.last_loss = mean_loss
+        scale = self.guard.lr_scale()
+        lr = self.optimizer.param_groups[0]["lr"] * scale  # the rate the next update will use
+        grad_norm = math.nan if result.grad_norm is None else float(result.grad_norm)
+        if self.writer is not None:
+            if count:
+                self.writer.add_scalar("train/loss", mean_loss, step)
+            self.writer.add_scalar("train/lr", lr, step)
+            self.writer.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
+            if self.loss_fn.latent_supervision_weight > 0 and count:
+                self.writer.add_scalar("train/latent_loss", mean_latent_loss, step)
+            if result.grad_norm is not None:
+                self.writer.add_scalar("train/grad_norm", grad_norm, step)
+            self.writer.add_scalar("train/clip_threshold", result.clip_threshold, step)
+            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
+            self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
+        progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+        logger.info(f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
+                    f"grad_norm {grad_norm:.3f} clip {result.clip_threshold:.3g} {samples_per_sec:.0f} samples/s")
+
+    def _evaluate(self, step: int) -> dict[str, float]:
+        metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device,
+                           self.task.operand_width)
+        if self.writer is not None:
+            for tag, value in metrics.items():
+                self.writer.add_scalar(tag, value, step)
+            # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
+            self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
+        latent = f" latent_accuracy {metrics['val/latent_accuracy']:.4f}" if "val/latent_accuracy" in metrics else ""
+        logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
+                    f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}")
+        if self.state.improves_on_best(metrics):
+            self.state.best_exact_match = metrics["val/exact_match"]
+            self.state.best_val_loss = metrics["val/loss"]
+            self.state.best_step = step
+            self.save_best(metrics)
+        return metrics
+
+    # ---- signals --------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT and SIGTERM only raise a flag; the loop checkpoints and stops at the end of the step."""
+        self._stop_signal = None
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_signal = signum
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.signal(signum, request_stop)
+            except ValueError:  # not the main thread: leave signals to whoever owns them
+                pass
+        return previous
+
+    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,60 @@
+"""Every shipped experiment validates, builds, and runs a forward and backward pass."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentrun import config
+from latentrun.config.build import build_components
+from latentrun.train.objective import step_loss
+from latentrun.train.schedules import TeacherForcing
+
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json"
+
+
+def test_the_expected_experiments_ship():
+    names = {path.stem for path in EXPERIMENTS}
+    assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
+    compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in ("simple", "pause", "recurrent", "supervised")}
+    assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
+
+
+@pytest.mark.parametrize("digits", [2, 3, 4])
+def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
+    """Equal data, optimizer, schedule and step budget; parameter counts within 10%."""
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    names = ([f"compare_{digits}digit_{kind}" for kind in ("simple", "pause", "recurrent", "supervised")]
+             if digits < 4 else ["simple_4digit_gpu", "latent_4digit_gpu"])
+    resolved = [config.load(root / f"{name}.yaml") for name in names]
+    for other in resolved[1:]:
+        changed = {key.split(".")[0] for key in config.diff(resolved[0], other)}
+        assert changed <= {"experiment", "model", "loss"}, changed
+        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
+    counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
+    assert max(counts) / min(counts) < 1.1, counts
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_experiment_validates_and_builds(path):
+    assert path.read_text().splitlines()[0] == SCHEMA_LINE
+    resolved = config.load(path)
+    assert resolved["experiment"] == path.stem
+    parts = build_components(resolved, torch.device("cpu"))
+    batch = parts.task.train_batch(1, 2)
+    train = resolved["train"]
+    ratio = TeacherForcing(**train["teacher_forcing"])(train["max_steps"])  # scheduled sampling too, if any
+    output = step_loss(parts.model, parts.loss_fn, batch, teacher_forcing=ratio, operand_width=parts.task.operand_width)
+    output.loss.backward()
+    parts.optimizer.step()
+    parts.scheduler.step()
+    assert torch.isfinite(output.loss)
+
+
+def test_latent_3digit_keeps_the_original_defaults():
+    resolved = config.load(Path(__file__).resolve().parents[2] / "experiments" / "latent_3digit.yaml")
+    model, train = resolved["model"], resolved["train"]
+    assert (model["d_model"], model["num_layers"], model["num_latent"]) == (384, 4, 8)
+    assert (train["batch_size"], train["max_steps"], train["save_every"]) == (256, 10000, 50)
+    assert resolved["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
+    assert resolved["scheduler"]["name"] == "warmup_cosine"

@@ -1,0 +1,143 @@
+import errno
+import hashlib
+import os
+import pickle
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from latentrun.runs import checkpoint, manifest
+
+
+def test_rng_capture_restore_round_trips_every_stream(tmp_path):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    random.random(), np.random.rand(), torch.rand(1)
+    path = tmp_path / "state.pt"
+    checkpoint.save(path, {"step": 1, "model": {}, "rng": checkpoint.capture_rng()})
+    expected = (random.random(), np.random.rand(), torch.rand(3))
+    random.seed(99), np.random.seed(99), torch.manual_seed(99)
+    checkpoint.restore_rng(checkpoint.load(path)["rng"])
+    again = (random.random(), np.random.rand(), torch.rand(3))
+    assert expected[0] == again[0] and expected[1] == again[1] and torch.equal(expected[2], again[2])
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failing", ["fsync", "manifest", "replace"])
+def test_failed_save_is_a_checkpoint_error_that_leaves_earlier_checkpoints_verified(tmp_path, monkeypatch, failing):
+    path = tmp_path / checkpoint.step_file_name(10)
+    checkpoint.save(path, {"step": 10, "model": {"w": torch.ones(2)}})
+    manifest_before = (tmp_path / manifest.MANIFEST_FILE).read_bytes()
+    target = {"fsync": (os, "fsync"), "manifest": (manifest, "record"), "replace": (os, "replace")}[failing]
+    monkeypatch.setattr(*target, _disk_full)
+    with pytest.raises(checkpoint.CheckpointError, match=r"step_00000020\.pt: cannot write checkpoint \(No space left"):
+        checkpoint.save(tmp_path / checkpoint.step_file_name(20), {"step": 20, "model": {"w": torch.zeros(2)}})
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == [manifest.MANIFEST_FILE, "step_00000010.pt"]  # no temporary left
+    if failing != "replace":
+        assert (tmp_path / manifest.MANIFEST_FILE).read_bytes() == manifest_before
+    assert checkpoint.load(path)["step"] == 10
+
+
+def test_every_saved_file_is_recorded_with_its_sha256(tmp_path):
+    for name in (checkpoint.step_file_name(1), checkpoint.BEST_FILE):
+        checkpoint.save(tmp_path / name, {"step": 1, "model": {"w": torch.arange(4.0)}})
+    recorded = manifest.read(tmp_path)
+    assert sorted(recorded) == ["best.pt", "step_00000001.pt"]
+    for name, entry in recorded.items():
+        data = (tmp_path / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+
+
+CORRUPTIONS = {
+    "truncated to half": lambda data: data[: len(data) // 2],
+    "truncated by one byte": lambda data: data[:-1],
+    "one bit flipped inside a tensor": _flip_a_byte,
+    "zero-filled": lambda data: bytes(len(data)),
+    "emptied": lambda data: b"",
+    "a byte appended": lambda data: data + b"\0",
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_corrupted_checkpoints_are_detected_naming_the_file(tmp_path, corruption):
+    path = tmp_path / checkpoint.step_file_name(1)
+    checkpoint.save(path, {"step": 1, "model": {"w": torch.arange(1000.0)}})
+    path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
+    with pytest.raises(checkpoint.CheckpointError, match=r"step_00000001\.pt: (truncated or altered|altered)"):
+        checkpoint.load(path)
+
+
+def test_a_flipped_bit_loads_fine_without_the_manifest_but_is_caught_with_it(tmp_path):
+    """Why the manifest exists: torch.load alone accepts silently wrong weights."""
+    path = tmp_path / checkpoint.step_file_name(1)
+    checkpoint.save(path, {"step": 1, "model": {"w": torch.zeros(1000)}})
+    altered = _flip_a_byte(path.read_bytes())
+    import io
+
+    assert torch.load(io.BytesIO(altered), weights_only=True)["model"]["w"].abs().sum() > 0
+    path.write_bytes(altered)
+    with pytest.raises(checkpoint.CheckpointError, match="altered"):
+        checkpoint.load(path)
+
+
+def test_a_file_missing_from_the_manifest_is_refused(tmp_path):
+    checkpoint.save(tmp_path / checkpoint.step_file_name(1), {"step": 1, "model": {}})
+    stranger = tmp_path / checkpoint.step_file_name(2)
+    torch.save({"step": 2, "model": {}}, stranger)
+    with pytest.raises(checkpoint.CheckpointError, match="not recorded in manifest.json"):
+        checkpoint.load(stranger)
+
+
+def test_leftover_temporaries_are_removed(tmp_path):
+    checkpoint.save(tmp_path / checkpoint.step_file_name(1), {"step": 1, "model": {}})
+    (tmp_path / ".step_00000002.pt.999.tmp").write_bytes(b"half")
+    assert [p.name for p in checkpoint.remove_temporaries(tmp_path)] == [".step_00000002.pt.999.tmp"]
+    assert sorted(os.listdir(tmp_path)) == [manifest.MANIFEST_FILE, "step_00000001.pt"]
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_pickle_payloads_are_refused_not_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "step_00000001.pt"
+    with open(path, "wb") as handle:
+        pickle.dump({"step": 1, "model": Payload()}, handle)
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        checkpoint.load(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_truncated_and_foreign_files_are_checkpoint_errors(tmp_path):
+    good = tmp_path / "step_00000001.pt"
+    checkpoint.save(good, {"step": 1, "model": {"w": torch.ones(100)}})
+    truncated = tmp_path / "step_00000002.pt"
+    truncated.write_bytes(good.read_bytes()[:50])
+    foreign = tmp_path / "step_00000003.pt"
+    torch.save({"weights": 1}, foreign)
+    for path in (truncated, foreign):
+        with pytest.raises(checkpoint.CheckpointError):
+            checkpoint.load(path)
+
+
+def test_listing_and_pruning(tmp_path):
+    for step in (50, 100, 150, 200):
+        checkpoint.save(tmp_path / checkpoint.step_file_name(step), {"step": step, "model": {}})
+    (tmp_path / checkpoint.BEST_FILE).write_bytes(b"")
+    (tmp_path / ".step_00000250.pt.123.tmp").write_bytes(b"")
+    assert [step for step, _ in checkpoint.step_checkpoints(tmp_path)] == [50, 100, 150, 200]
+    checkpoint.prune(tmp_path, keep_last=2)
+    assert [step for step, _ in checkpoint.step_checkpoints(tmp_path)] == [150, 200]
+    assert (tmp_path / checkpoint.BEST_FILE).exists()

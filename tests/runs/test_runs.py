@@ -1,0 +1,49 @@
+"""Finding a run from what the user typed: a path, an id under the runs dir, or `latest`."""
+import json
+
+import pytest
+
+from latentrun.runs import rundir as runs
+
+
+def make_run(folder, created=None):
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("experiment: x\n")
+    if created is not None:
+        (folder / "meta.json").write_text(json.dumps({"created": created}))
+    return folder
+
+
+def test_path_id_and_latest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs_dir = tmp_path / "runs"
+    older = make_run(runs_dir / "b-older", "2026-01-01T10:00:00+00:00")
+    newer = make_run(runs_dir / "a-newer", "2026-01-01T11:30:00+01:00")  # 10:30 UTC: newer despite its name
+    assert runs.resolve_run_dir(str(older), runs_dir) == older
+    assert runs.resolve_run_dir("b-older", runs_dir) == runs_dir / "b-older"
+    assert runs.resolve_run_dir("latest", runs_dir) == newer
+    make_run(runs_dir / "c-no-meta")  # falls back to config.yaml's modification time: just written, so newest
+    assert runs.resolve_run_dir("latest", runs_dir).name == "c-no-meta"
+
+
+def test_latest_with_no_runs(tmp_path):
+    with pytest.raises(runs.RunError, match="no runs"):
+        runs.resolve_run_dir("latest", tmp_path / "runs")
+
+
+@pytest.mark.parametrize("text", ["../outside", "..", "sub/../../outside", "/etc", "a\0b"])
+def test_ids_never_leave_the_runs_dir(tmp_path, monkeypatch, text):
+    """`../outside` resolves against the current directory as a path, never against the runs dir."""
+    runs_dir = tmp_path / "deep" / "runs"
+    make_run(tmp_path / "deep" / "outside")  # runs_dir/../outside would be a valid run
+    (runs_dir / "sub").mkdir(parents=True)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(runs.RunError):
+        runs.resolve_run_dir(text, runs_dir)
+
+
+def test_plain_ids():
+    assert runs.is_plain_id("smoke-20260101-101010-ab12")
+    assert not any(runs.is_plain_id(text) for text in ("", ".", "..", "a/b", "../a"))

@@ -1,0 +1,77 @@
+"""The training objective: scheduled sampling and step supervision around the loss."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentrun import config
+from latentrun.config.build import build_components
+from latentrun.task.supervision import running_sum_targets
+from latentrun.train.objective import own_predictions, scheduled_answer, step_loss
+
+SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
+
+
+def parts(*overrides: str):
+    return build_components(config.load(SMOKE, overrides), torch.device("cpu"))
+
+
+def test_ratio_one_is_plain_teacher_forcing_and_draws_no_coins():
+    p = parts("model.dropout=0.0")
+    batch = p.task.train_batch(1, 16)
+    rng = torch.get_rng_state()
+    output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=p.task.operand_width)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(output.loss, p.loss_fn(p.model(batch.prompt, batch.answer), batch.answer).loss)
+
+
+def test_own_predictions_are_greedy_in_eval_mode_and_draw_nothing():
+    p = parts("model.dropout=0.3")
+    batch = p.task.train_batch(1, 16)
+    p.model.train()
+    rng = torch.get_rng_state()
+    own = own_predictions(p.model, batch.prompt)
+    assert torch.equal(torch.get_rng_state(), rng), "dropout would draw from the saved stream"
+    assert p.model.training
+    assert torch.equal(own, p.model.eval().generate(batch.prompt))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.3, 0.8])
+def test_scheduled_answer_mixes_true_and_own_digits_by_seeded_coins(ratio):
+    p = parts()
+    batch = p.task.train_batch(1, 512)
+    own = own_predictions(p.model, batch.prompt)
+    torch.manual_seed(7)
+    fed = scheduled_answer(p.model, batch, ratio)
+    torch.manual_seed(7)
+    assert torch.equal(scheduled_answer(p.model, batch, ratio), fed), "coins come from the global generator"
+    torch.manual_seed(7)
+    keep = torch.rand(batch.answer.shape) < ratio
+    assert torch.equal(fed, torch.where(keep, batch.answer, own))
+    differs = own != batch.answer
+    assert abs(keep[differs].float().mean().item() - ratio) < 0.05
+
+
+def test_scheduled_sampling_feeds_the_mixed_answer_but_grades_against_the_truth():
+    p = parts("model.dropout=0.0")
+    batch = p.task.train_batch(1, 64)
+    torch.manual_seed(3)
+    output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=0.0, operand_width=p.task.operand_width)
+    own = own_predictions(p.model, batch.prompt)
+    assert not torch.equal(own, batch.answer)
+    assert torch.equal(output.loss, p.loss_fn(p.model(batch.prompt, own), batch.answer).loss)
+
+
+@pytest.mark.parametrize("mode", ["pause", "recurrent"])
+def test_step_supervision_adds_the_running_sum_term(mode):
+    p = parts(f"model.latent_mode={mode}", "model.num_latent=3", "loss.latent_supervision_weight=0.5",
+              "model.dropout=0.0")
+    batch = p.task.train_batch(1, 32)
+    output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=p.task.operand_width)
+    logits, probe_logits = p.model(batch.prompt, batch.answer, with_probe=True)
+    targets = running_sum_targets(batch.a, batch.b, 2, 4)  # operand_width 2 of the 3 latents, 4 digits
+    expected = p.loss_fn(logits, batch.answer, probe_logits[:, :2], targets)
+    assert torch.equal(output.loss, expected.loss)
+    assert output.parts["latent_loss"] > 0
+    output.loss.backward()
+    assert p.model.probe.weight.grad.abs().sum() > 0
