@@ -5,6 +5,7 @@ Benchmarks compare ratios measured side by side in one process, alternating the 
 taking medians, because this machine is shared: absolute times drift with other people's load,
 but two things timed in alternation drift together.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from a checkout, installed or not
@@ -36,31 +38,48 @@ def machine() -> str:
         pass
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     load = "/".join(f"{value:.2f}" for value in os.getloadavg())
-    return (f"{cpu} ({os.cpu_count()} cores{gpu}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"load average {load} (1/5/15 min)")
+    return (
+        f"{cpu} ({os.cpu_count()} cores{gpu}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"load average {load} (1/5/15 min)"
+    )
 
 
 def load_config(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     return config_module.load(ROOT / path if not Path(path).is_absolute() else path, overrides)
 
 
-def make_trainer(config: dict[str, Any], device: torch.device, precision: str, run_dir: Path,
-                 writer: Any | None = None) -> Trainer:
+def make_trainer(
+    config: dict[str, Any], device: torch.device, precision: str, run_dir: Path, writer: Any | None = None
+) -> Trainer:
     """A Trainer wired exactly as `session` wires one, writing into `run_dir`."""
     components = build_components(config, device)
     return Trainer(
-        model=components.model, task=components.task, loss_fn=components.loss_fn,
-        optimizer=components.optimizer, scheduler=components.scheduler,
-        settings=TrainSettings.from_section(config["train"]), precision=MixedPrecision(precision, device),
-        clipper=build_clipper(config["train"]), guard=build_loss_guard(config["train"]), device=device,
-        checkpoint_dir=run_dir / "checkpoints", config=config, writer=writer,
+        model=components.model,
+        task=components.task,
+        loss_fn=components.loss_fn,
+        optimizer=components.optimizer,
+        scheduler=components.scheduler,
+        settings=TrainSettings.from_section(config["train"]),
+        precision=MixedPrecision(precision, device),
+        clipper=build_clipper(config["train"]),
+        guard=build_loss_guard(config["train"]),
+        device=device,
+        checkpoint_dir=run_dir / "checkpoints",
+        config=config,
+        writer=writer,
     )
 
 
 def add_set(parser) -> None:
     """`--set KEY=VALUE` config overrides, as run.py takes them (e.g. --set train.compile=true)."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value of every benchmarked experiment (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value of every benchmarked experiment (repeatable)",
+    )
 
 
 def synchronize(device: torch.device) -> None:

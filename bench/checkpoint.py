@@ -6,6 +6,7 @@ save_every steps plus that save.
 
     python bench/checkpoint.py [--config ...] [--rounds 3] [--save-every 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ from latentrun.config.build import resolve_device
 from latentrun.runs import checkpoint
 
 
-def measure(config_path: str, precision: str, rounds: int, save_every: int, device: torch.device,
-            overrides: list[str]) -> list:
+def measure(
+    config_path: str, precision: str, rounds: int, save_every: int, device: torch.device, overrides: list[str]
+) -> list:
     config = common.load_config(config_path, [f"train.device={device.type}", *overrides])
     with tempfile.TemporaryDirectory() as folder:
         trainer = common.make_trainer(config, device, precision, Path(folder))
@@ -35,13 +37,22 @@ def measure(config_path: str, precision: str, rounds: int, save_every: int, devi
             load_seconds.append(common.timed(lambda: trainer.load_state_dict(checkpoint.load(path)), device))
         size = path.stat().st_size
     save, step = common.median(save_seconds), common.median(step_seconds)
-    return [Path(config_path).stem, f"{trainer.model.num_parameters() / 1e6:.2f}M", size / 2**20, save,
-            common.median(load_seconds), step, save / (save_every * step + save)]
+    return [
+        Path(config_path).stem,
+        f"{trainer.model.num_parameters() / 1e6:.2f}M",
+        size / 2**20,
+        save,
+        common.median(load_seconds),
+        step,
+        save / (save_every * step + save),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", nargs="+", default=["experiments/latent_2digit.yaml", "experiments/latent_3digit.yaml"])
+    parser.add_argument(
+        "--config", nargs="+", default=["experiments/latent_2digit.yaml", "experiments/latent_3digit.yaml"]
+    )
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--save-every", type=int, default=50)

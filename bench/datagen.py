@@ -6,6 +6,7 @@ the same load; the share is the median per-round draw time over the median step 
 
     python bench/datagen.py [--config experiments/latent_2digit.yaml ...] [--rounds 5] [--draws 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ import torch
 from latentrun.config.build import resolve_device
 
 
-def measure(config_path: str, precision: str, rounds: int, draws: int, device: torch.device,
-            overrides: list[str]) -> list:
+def measure(
+    config_path: str, precision: str, rounds: int, draws: int, device: torch.device, overrides: list[str]
+) -> list:
     config = common.load_config(config_path, [f"train.device={device.type}", *overrides])
     batch_size = config["train"]["batch_size"]
     with tempfile.TemporaryDirectory() as folder:
@@ -30,8 +32,12 @@ def measure(config_path: str, precision: str, rounds: int, draws: int, device: t
         draw_seconds, step_seconds = [], []
         for _ in range(rounds):
             # As train_step does it: draw on the CPU, then move to the training device.
-            draw_seconds.append(common.timed(
-                lambda: [task.train_batch(next(step), batch_size).to(device) for _ in range(draws)], device) / draws)
+            draw_seconds.append(
+                common.timed(
+                    lambda: [task.train_batch(next(step), batch_size).to(device) for _ in range(draws)], device
+                )
+                / draws
+            )
             step_seconds.append(common.timed(lambda: trainer.train_step(next(step)), device))
     draw, train_step = common.median(draw_seconds), common.median(step_seconds)
     return [Path(config_path).stem, precision, batch_size, 1 / draw, draw * 1e3, train_step, draw / train_step]
@@ -39,7 +45,9 @@ def measure(config_path: str, precision: str, rounds: int, draws: int, device: t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", nargs="+", default=["experiments/latent_2digit.yaml", "experiments/latent_3digit.yaml"])
+    parser.add_argument(
+        "--config", nargs="+", default=["experiments/latent_2digit.yaml", "experiments/latent_3digit.yaml"]
+    )
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=20, help="batches drawn per round")

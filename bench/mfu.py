@@ -10,6 +10,7 @@ and the utilisation is the median over rounds of the per-round ratio.
 
     python bench/mfu.py [--config A.yaml B.yaml ...] [--precision fp32 bf16] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,12 @@ from latentrun.config.build import resolve_device
 from latentrun.train.precision import DTYPES
 
 aten = torch.ops.aten
-DEFAULT_CONFIGS = ["experiments/simple_2digit.yaml", "experiments/latent_2digit.yaml",
-                   "experiments/simple_3digit.yaml", "experiments/latent_3digit.yaml"]
+DEFAULT_CONFIGS = [
+    "experiments/simple_2digit.yaml",
+    "experiments/latent_2digit.yaml",
+    "experiments/simple_3digit.yaml",
+    "experiments/latent_3digit.yaml",
+]
 
 
 def _sdpa_forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -37,8 +42,10 @@ def _sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, o
 
 
 # FlopCounterMode knows the CUDA attention kernels but not the CPU one; same formulas apply.
-CPU_ATTENTION = {aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_forward,
-                 aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward}
+CPU_ATTENTION = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_forward,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward,
+}
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, size: int, repeats: int = 3) -> float:
@@ -62,8 +69,9 @@ def step_flops(trainer, step: int) -> int:
     return counter.get_total_flops()
 
 
-def measure(config_path: str, precisions: list[str], rounds: int, device: torch.device, size: int,
-            overrides: list[str]) -> list[list]:
+def measure(
+    config_path: str, precisions: list[str], rounds: int, device: torch.device, size: int, overrides: list[str]
+) -> list[list]:
     config = common.load_config(config_path, [f"train.device={device.type}", *overrides])
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -78,10 +86,19 @@ def measure(config_path: str, precisions: list[str], rounds: int, device: torch.
                 fp32_peaks.append(peaks[-1] if precision == "fp32" else matmul_peak(torch.float32, device, size))
                 seconds.append(common.timed(lambda: trainer.train_step(3 + index), device))
             rate = [flops / s for s in seconds]
-            rows.append([Path(config_path).stem, f"{trainer.model.num_parameters() / 1e6:.2f}M", precision,
-                         flops / 1e9, common.median(seconds), common.median(rate) / 1e9,
-                         common.median(peaks) / 1e9, common.median([r / p for r, p in zip(rate, peaks)]),
-                         common.median([r / p for r, p in zip(rate, fp32_peaks)])])
+            rows.append(
+                [
+                    Path(config_path).stem,
+                    f"{trainer.model.num_parameters() / 1e6:.2f}M",
+                    precision,
+                    flops / 1e9,
+                    common.median(seconds),
+                    common.median(rate) / 1e9,
+                    common.median(peaks) / 1e9,
+                    common.median([r / p for r, p in zip(rate, peaks)]),
+                    common.median([r / p for r, p in zip(rate, fp32_peaks)]),
+                ]
+            )
     return rows
 
 
@@ -99,11 +116,28 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(common.machine())
-    rows = [row for path in args.config
-            for row in measure(path, args.precision, args.rounds, device, args.matmul_size, args.overrides)]
+    rows = [
+        row
+        for path in args.config
+        for row in measure(path, args.precision, args.rounds, device, args.matmul_size, args.overrides)
+    ]
     print(f"{args.rounds} rounds of (matmul peak, one training step); medians")
-    print(common.table(["config", "params", "precision", "GFLOP/step", "step s", "GFLOP/s", "peak GFLOP/s",
-                        "MFU (same-precision peak)", "MFU (fp32 peak)"], rows))
+    print(
+        common.table(
+            [
+                "config",
+                "params",
+                "precision",
+                "GFLOP/step",
+                "step s",
+                "GFLOP/s",
+                "peak GFLOP/s",
+                "MFU (same-precision peak)",
+                "MFU (fp32 peak)",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ separately, between bare steps, and amortizes it over eval_every.
 
     python bench/overhead.py [--config experiments/latent_2digit.yaml] [--steps N] [--set train.eval_every=250]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,9 +106,21 @@ def measure(config_path: str, precision: str, steps: int | None, device_name: st
         with_eval = runner / bare
     else:
         with_eval = runner / bare + common.median(eval_seconds) / train["eval_every"] / common.median(nearby_bare)
-    return [Path(config_path).stem, precision, steps, train["log_every"], train["save_every"], train["eval_every"],
-            bare, runner, sum(step_seconds) / steps / bare, loop * 1e3, runner / bare,
-            "in window" if evaluations else "amortized", with_eval]
+    return [
+        Path(config_path).stem,
+        precision,
+        steps,
+        train["log_every"],
+        train["save_every"],
+        train["eval_every"],
+        bare,
+        runner,
+        sum(step_seconds) / steps / bare,
+        loop * 1e3,
+        runner / bare,
+        "in window" if evaluations else "amortized",
+        with_eval,
+    ]
 
 
 def main() -> None:
@@ -124,11 +137,32 @@ def main() -> None:
     logger.remove()
     print(common.machine())
     started = time.perf_counter()
-    rows = [measure(path, precision, args.steps, args.device, args.overrides)
-            for path in args.config for precision in args.precision]
+    rows = [
+        measure(path, precision, args.steps, args.device, args.overrides)
+        for path in args.config
+        for precision in args.precision
+    ]
     print(f"bare and runner steps interleaved one by one; {time.perf_counter() - started:.0f} s in all")
-    print(common.table(["config", "precision", "steps", "log_every", "save_every", "eval_every", "bare s/step",
-                        "runner s/step", "train_step/bare", "loop ms/step", "ratio", "eval", "ratio with eval"], rows))
+    print(
+        common.table(
+            [
+                "config",
+                "precision",
+                "steps",
+                "log_every",
+                "save_every",
+                "eval_every",
+                "bare s/step",
+                "runner s/step",
+                "train_step/bare",
+                "loop ms/step",
+                "ratio",
+                "eval",
+                "ratio with eval",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

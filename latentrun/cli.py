@@ -4,12 +4,14 @@ Exit statuses (contract): 0 success, 2 bad config or usage, 1 runtime failure, 1
 after a clean checkpoint. Only the error types below are user mistakes; anything else is a bug
 and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from loguru import logger
 from tqdm import tqdm
@@ -24,17 +26,30 @@ def _train_parser() -> argparse.ArgumentParser:
         description="Train a model from a YAML experiment, or resume a run exactly. "
         f"Other commands: {', '.join(COMMANDS)} (run.py COMMAND --help).",
     )
-    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
-                        help="experiment YAML file(s) to train; several, or --seeds, launch runs in parallel")
+    parser.add_argument(
+        "experiments",
+        nargs="*",
+        metavar="EXPERIMENT",
+        help="experiment YAML file(s) to train; several, or --seeds, launch runs in parallel",
+    )
     parser.add_argument("--resume", metavar="RUN", help="run directory (or run id under --runs-dir) to continue")
     _add_set(parser)
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
+    )
     parser.add_argument("--stop-at", type=int, metavar="STEP", help="checkpoint and exit cleanly at STEP")
-    parser.add_argument("--force", action="store_true", help="allow --resume to change keys that alter what is computed")
-    parser.add_argument("--jobs", type=_positive_int, metavar="N",
-                        help="runs to train at once, each its own process with cores/N threads (default: 1)")
-    parser.add_argument("--seeds", type=_seeds, metavar="S1,S2,...",
-                        help="train each experiment once per seed, overriding its seed")
+    parser.add_argument(
+        "--force", action="store_true", help="allow --resume to change keys that alter what is computed"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="runs to train at once, each its own process with cores/N threads (default: 1)",
+    )
+    parser.add_argument(
+        "--seeds", type=_seeds, metavar="S1,S2,...", help="train each experiment once per seed, overriding its seed"
+    )
     return parser
 
 
@@ -49,8 +64,14 @@ def _seeds(text: str) -> list[int]:
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set optimizer.lr=3e-4 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optimizer.lr=3e-4 (repeatable)",
+    )
 
 
 def _command_parser(command: str) -> argparse.ArgumentParser:
@@ -65,33 +86,57 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("problems", nargs="+", metavar="A*B")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     elif command == "eval":
-        parser.description = ("Exact match of the run's best checkpoint for every (digits of a, digits of b) up to "
-                              "--max-digits; writes eval/grid.json and eval/grid.png in the run dir and logs the "
-                              "image to TensorBoard.")
+        parser.description = (
+            "Exact match of the run's best checkpoint for every (digits of a, digits of b) up to "
+            "--max-digits; writes eval/grid.json and eval/grid.png in the run dir and logs the "
+            "image to TensorBoard."
+        )
         parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id")
-        parser.add_argument("--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)")
-        parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
+        parser.add_argument(
+            "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"
+        )
+        parser.add_argument(
+            "--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)"
+        )
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     elif command == "list":
         from latentrun.report.listing import SORTS
 
         parser.description = "List the runs under the runs dir, read from the run directories themselves."
-        parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)")
-        parser.add_argument("--sort", choices=SORTS, default="date",
-                            help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)")
+        parser.add_argument(
+            "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
+        )
+        parser.add_argument(
+            "--sort",
+            choices=SORTS,
+            default="date",
+            help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)",
+        )
         parser.add_argument("--limit", type=_positive_int, metavar="N", help="show only the first N runs")
         parser.add_argument("--id", metavar="ID", help="full details of one run (id, path or latest)")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     elif command == "compare":
-        parser.description = ("Efficiency analysis of runs side by side: a table here, compare.json and "
-                              "compare.png (validation curves) in --out. Runs differing only in seed are "
-                              "grouped and reported as mean ± std.")
+        parser.description = (
+            "Efficiency analysis of runs side by side: a table here, compare.json and "
+            "compare.png (validation curves) in --out. Runs differing only in seed are "
+            "grouped and reported as mean ± std."
+        )
         parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, ids, or latest")
         parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
-        parser.add_argument("--target", type=_fraction, default=0.99, metavar="ACC",
-                            help="val/exact_match whose first reaching is timed (default: 0.99)")
-        parser.add_argument("--out", type=Path, default=Path("compare"), metavar="DIR",
-                            help="folder for compare.json and compare.png (default: compare)")
+        parser.add_argument(
+            "--target",
+            type=_fraction,
+            default=0.99,
+            metavar="ACC",
+            help="val/exact_match whose first reaching is timed (default: 0.99)",
+        )
+        parser.add_argument(
+            "--out",
+            type=Path,
+            default=Path("compare"),
+            metavar="DIR",
+            help="folder for compare.json and compare.png (default: compare)",
+        )
     return parser
 
 
@@ -118,8 +163,12 @@ def _fraction(text: str) -> float:
 def _configure_console_logging(level: str = "INFO") -> None:
     logger.remove()
     # Through tqdm.write so that log lines don't tear the progress bar.
-    logger.add(lambda message: tqdm.write(message, end="", file=sys.stderr), level=level,
-               format="{time:HH:mm:ss} | {level: <7} | {message}", colorize=sys.stderr.isatty())
+    logger.add(
+        lambda message: tqdm.write(message, end="", file=sys.stderr),
+        level=level,
+        format="{time:HH:mm:ss} | {level: <7} | {message}",
+        colorize=sys.stderr.isatty(),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,8 +243,9 @@ def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
     if len(options.experiments) > 1 or options.seeds:
         if distributed.context().world_size > 1:
             parser.error("several experiments or --seeds launch separate runs; under torchrun give one experiment")
-        return parallel.launch(options.experiments, options.seeds, options.overrides, options.runs_dir,
-                               options.jobs or 1, options.stop_at)
+        return parallel.launch(
+            options.experiments, options.seeds, options.overrides, options.runs_dir, options.jobs or 1, options.stop_at
+        )
     resolved = config.load(options.experiments[0], options.overrides)
     _, status = session.start(resolved, options.runs_dir, options.stop_at, experiment_file=options.experiments[0])
     return status
@@ -244,8 +294,9 @@ def _eval(options: argparse.Namespace) -> int:
         task, model, state = inference.load_trained(run_dir)
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
-        record = grid.grid_record(cells, run=run_dir.name, step=state["step"], max_digits=max_digits,
-                                  samples=options.samples, task=task)
+        record = grid.grid_record(
+            cells, run=run_dir.name, step=state["step"], max_digits=max_digits, samples=options.samples, task=task
+        )
         json_path, png_path = grid.write_grid(run_dir, record, cells)
         print(f"{run_dir.name} (step {state['step']})")
         print(grid.format_grid(cells, max_digits))

@@ -1,4 +1,5 @@
 """Suite-wide settings, loaded before every test folder's own conftest."""
+
 import os
 
 import torch

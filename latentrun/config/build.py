@@ -1,9 +1,11 @@
 """Turn a resolved config into the objects a run needs, each from its own section."""
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,8 +74,14 @@ def build_clipper(train: dict[str, Any]) -> GradClipper:
 
 def build_loss_guard(train: dict[str, Any]) -> LossGuard:
     """Loss-explosion handling from the `train` section."""
-    return LossGuard(train["loss_spike_factor"], train["loss_average_decay"], train["emergency_lr_factor"],
-                     train["emergency_recovery_steps"], train["rollback_after"], train["max_rollbacks"])
+    return LossGuard(
+        train["loss_spike_factor"],
+        train["loss_average_decay"],
+        train["emergency_lr_factor"],
+        train["emergency_recovery_steps"],
+        train["rollback_after"],
+        train["max_rollbacks"],
+    )
 
 
 def choose_precision(config: dict[str, Any], components: Components, device: torch.device) -> precision.Choice:

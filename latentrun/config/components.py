@@ -1,4 +1,5 @@
 """The one place that imports every component module, so that each registers itself."""
+
 from latentrun import models  # noqa: F401
 from latentrun.task import multiplication as data  # noqa: F401  (imported for registration)
 from latentrun.train import (

@@ -4,6 +4,7 @@ the schema, fill its defaults, and write the frozen copy a run keeps.
 Every user mistake becomes one `ConfigError` listing every problem as `FILE:LINE: KEY: problem`;
 yaml, jsonschema and Python exceptions never reach the user for a bad config.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,11 +24,19 @@ import yaml
 SCHEMA_PATH: Path = Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json"
 
 # Keys that only steer how a run proceeds, not what it computes: a resume may change them freely.
-RUN_CONTROL_KEYS: frozenset[str] = frozenset({
-    "train.max_steps", "train.save_every", "train.eval_every", "train.device", "train.log_every",
-    "train.keep_last", "train.eval_batch_size", "train.num_threads",
-    "train.gradient_checkpointing",  # recomputes activations bit for bit (tests/models/test_gradient_checkpointing.py)
-})
+RUN_CONTROL_KEYS: frozenset[str] = frozenset(
+    {
+        "train.max_steps",
+        "train.save_every",
+        "train.eval_every",
+        "train.device",
+        "train.log_every",
+        "train.keep_last",
+        "train.eval_batch_size",
+        "train.num_threads",
+        "train.gradient_checkpointing",  # recomputes activations bit for bit (tests/models/test_gradient_checkpointing.py)
+    }
+)
 
 _MAX_BYTES = 1 << 20  # a config is a few hundred bytes; don't slurp a checkpoint passed by mistake
 _MAX_DEPTH = 32  # configs nest two levels; stop long before Python's recursion limit would
@@ -198,13 +207,17 @@ def flatten(config: Mapping) -> dict[str, Any]:
 
 # --- reading -------------------------------------------------------------------------------------
 
+
 def _read(path: str | os.PathLike, source: str) -> str:
     try:
         with open(path, "rb") as f:
             data = f.read(_MAX_BYTES + 1)
     except OSError as e:
-        reasons = {FileNotFoundError: "file not found", PermissionError: "permission denied",
-                   IsADirectoryError: "is a directory, not a YAML file"}
+        reasons = {
+            FileNotFoundError: "file not found",
+            PermissionError: "permission denied",
+            IsADirectoryError: "is a directory, not a YAML file",
+        }
         reason = reasons.get(type(e), f"cannot read file: {e.strerror or e}")
         raise ConfigError([_fmt(source, None, (), reason)]) from None
     if len(data) > _MAX_BYTES:
@@ -212,7 +225,7 @@ def _read(path: str | os.PathLike, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line, msg = data[:e.start].count(b"\n") + 1, f"file is not UTF-8 text (byte 0x{data[e.start]:02x})"
+        line, msg = data[: e.start].count(b"\n") + 1, f"file is not UTF-8 text (byte 0x{data[e.start]:02x})"
         raise ConfigError([_fmt(source, line, (), msg)]) from None
 
 
@@ -248,7 +261,7 @@ def _compose(text: str) -> yaml.Node | None:
         context = f" ({e.context})" if e.context else ""
         raise _Problem(line, f"invalid YAML: {e.problem}{context}") from None
     except yaml.reader.ReaderError as e:
-        line = text[:e.position].count("\n") + 1
+        line = text[: e.position].count("\n") + 1
         raise _Problem(line, f"character #x{e.character:04x} is not allowed in YAML") from None
     except yaml.YAMLError as e:
         raise _Problem(None, f"invalid YAML: {' '.join(str(e).split())}") from None
@@ -296,7 +309,7 @@ def _build(node: yaml.Node, key: _Key, lines: dict[_Key, int], found: list) -> A
 def _scalar(node: yaml.ScalarNode) -> Any:
     if node.tag == _PLAIN:
         return _plain(node.value)
-    kind = node.tag[len(_STD):]
+    kind = node.tag[len(_STD) :]
     if kind == "str":
         return node.value
     value = _plain(node.value)
@@ -331,6 +344,7 @@ def _plain(text: str) -> Any:
 
 # --- overrides -----------------------------------------------------------------------------------
 
+
 def _apply(config: dict, overrides: Sequence[str], origins: _Origins) -> dict:
     out = copy.deepcopy(dict(config))
     problems = []
@@ -347,15 +361,15 @@ def _apply(config: dict, overrides: Sequence[str], origins: _Origins) -> dict:
                 # `--set model.d_model=128` works without also spelling out model.name.
                 default = _default_name(part) if i == 0 else None
                 node[part] = {"name": default} if default else {}
-                origins[path[:i + 1]] = (f"--set {text}", None)
+                origins[path[: i + 1]] = (f"--set {text}", None)
             node = node[part]
             if not isinstance(node, dict):
                 msg = f"is {_describe(node)}, not a section; cannot set {path[i + 1]!r} inside it"
-                problems.append(_fmt(f"--set {text}", None, path[:i + 1], msg))
+                problems.append(_fmt(f"--set {text}", None, path[: i + 1], msg))
                 break
         else:
             node[path[-1]] = value
-            for stale in [k for k in origins if k[:len(path)] == path]:
+            for stale in [k for k in origins if k[: len(path)] == path]:
                 del origins[stale]
             origins[path] = (f"--set {text}", None)
     if problems:
@@ -365,15 +379,19 @@ def _apply(config: dict, overrides: Sequence[str], origins: _Origins) -> dict:
 
 # --- validation ----------------------------------------------------------------------------------
 
+
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
     # Stricter than JSON: 1.0 is not an integer (jsonschema says it is) and nan/inf are not numbers
     # (nan slips past every minimum/maximum).
-    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many({
-        "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda _, v: (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and math.isfinite(v)),
-    })
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
+            "number": lambda _, v: (
+                (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v))
+            ),
+        }
+    )
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
     return cls(load_schema())
 
@@ -436,8 +454,10 @@ def _resolve(raw: Any, origins: _Origins) -> dict:
     if found:
         # File problems by line, then each --set's problems in the order the flags were given.
         order = {source: i for i, source in enumerate(dict.fromkeys(s for s, _ in origins.values()))}
-        located = sorted(((*_where(origins, key), key, msg) for key, msg in found),
-                         key=lambda p: (p[1] is None, order.get(p[0], 0), p[1] or 0))
+        located = sorted(
+            ((*_where(origins, key), key, msg) for key, msg in found),
+            key=lambda p: (p[1] is None, order.get(p[0], 0), p[1] or 0),
+        )
         raise ConfigError(list(dict.fromkeys(_fmt(*p) for p in located)))
     schema_order = load_schema()["properties"]
     return copy.deepcopy({key: _fill(key, raw.get(key, _MISSING)) for key in schema_order})
@@ -451,14 +471,18 @@ def _schema_problems(raw: dict) -> list[tuple[_Key, str]]:
             # Recomputed from the schema rather than taken from jsonschema, which also calls a
             # registry parameter "unevaluated" when its own value failed validation.
             allowed = _allowed_keys(key, value)
-            found += [(key + (k,), f"unknown key {k!r}{_hint(k, allowed, key)}")
-                      for k in value if allowed is not None and k not in allowed]
+            found += [
+                (key + (k,), f"unknown key {k!r}{_hint(k, allowed, key)}")
+                for k in value
+                if allowed is not None and k not in allowed
+            ]
         elif kind == "required":
             found += [(key, f"missing required key {k!r}") for k in limit if k not in value]
         elif kind == "enum" and key[1:] == ("name",) and _entries(key[0]) is not None:
             known = sorted(limit)
-            found.append((key, f"unknown {key[0]} {_show(value)}{_did_you_mean(value, known)}"
-                                f"; known: {', '.join(known)}"))
+            found.append(
+                (key, f"unknown {key[0]} {_show(value)}{_did_you_mean(value, known)}; known: {', '.join(known)}")
+            )
         else:
             found.append((key, _message(err)))
     return found
@@ -467,8 +491,15 @@ def _schema_problems(raw: dict) -> list[tuple[_Key, str]]:
 def _message(err: jsonschema.ValidationError) -> str:
     kind, limit, value = err.validator, err.validator_value, err.instance
     if kind == "type":
-        words = {"integer": "an integer", "number": "a number", "string": "a string", "null": "null",
-                 "boolean": "a boolean (true or false)", "object": "a mapping", "array": "a list"}
+        words = {
+            "integer": "an integer",
+            "number": "a number",
+            "string": "a string",
+            "null": "null",
+            "boolean": "a boolean (true or false)",
+            "object": "a mapping",
+            "array": "a list",
+        }
         wanted = " or ".join(words[t] for t in ([limit] if isinstance(limit, str) else limit))
         if isinstance(value, float) and not math.isfinite(value):
             wanted = wanted.replace("a number", "a finite number")
@@ -495,32 +526,59 @@ def _cross_problems(raw: dict, broken: set[str]) -> list[tuple[list[_Key], str]]
         if d["name"] == "multiplication":
             lo, hi, ow, pw = d["min_digits"], d["max_digits"], d["operand_width"], d["product_width"]
             if lo > hi:
-                found.append(([("dataset", "min_digits"), ("dataset", "max_digits")],
-                              f"min_digits ({lo}) must be <= max_digits ({hi})"))
+                found.append(
+                    (
+                        [("dataset", "min_digits"), ("dataset", "max_digits")],
+                        f"min_digits ({lo}) must be <= max_digits ({hi})",
+                    )
+                )
             if ow is not None and ow < hi:
-                found.append(([("dataset", "operand_width"), ("dataset", "max_digits")],
-                              f"operand_width ({ow}) must be >= max_digits ({hi})"))
+                found.append(
+                    (
+                        [("dataset", "operand_width"), ("dataset", "max_digits")],
+                        f"operand_width ({ow}) must be >= max_digits ({hi})",
+                    )
+                )
             what, width = ("operand_width", ow) if ow is not None else ("max_digits", hi)
             if pw is not None and pw < 2 * width:
-                found.append(([("dataset", "product_width"), ("dataset", what)],
-                              f"product_width ({pw}) must be >= 2 * {what} ({2 * width})"))
+                found.append(
+                    (
+                        [("dataset", "product_width"), ("dataset", what)],
+                        f"product_width ({pw}) must be >= 2 * {what} ({2 * width})",
+                    )
+                )
     if "model" not in broken:
         m = _fill("model", raw.get("model", _MISSING))
         if "num_heads" in m and m["d_model"] % m["num_heads"]:
-            found.append(([("model", "num_heads"), ("model", "d_model")],
-                          f"num_heads ({m['num_heads']}) must divide d_model ({m['d_model']})"))
+            found.append(
+                (
+                    [("model", "num_heads"), ("model", "d_model")],
+                    f"num_heads ({m['num_heads']}) must divide d_model ({m['d_model']})",
+                )
+            )
     if not broken & {"model", "loss"}:
         m, loss = _fill("model", raw.get("model", _MISSING)), _fill("loss", raw.get("loss", _MISSING))
         if loss.get("latent_supervision_weight", 0) > 0 and m.get("num_latent", 0) < 1:
-            found.append(([("loss", "latent_supervision_weight"), ("model", "num_latent"), ("model", "name")],
-                          f"step supervision needs latent tokens: a latent_transformer with num_latent >= 1 "
-                          f"(model is {m['name']}{', num_latent 0' if 'num_latent' in m else ''})"))
+            found.append(
+                (
+                    [("loss", "latent_supervision_weight"), ("model", "num_latent"), ("model", "name")],
+                    f"step supervision needs latent tokens: a latent_transformer with num_latent >= 1 "
+                    f"(model is {m['name']}{', num_latent 0' if 'num_latent' in m else ''})",
+                )
+            )
     if "train" not in broken:
         tf = _fill("train", raw.get("train", _MISSING))["teacher_forcing"]
         if tf["end_step"] < tf["start_step"]:
-            found.append(([("train", "teacher_forcing", "end_step"), ("train", "teacher_forcing", "start_step"),
-                           ("train", "teacher_forcing")],
-                          f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})"))
+            found.append(
+                (
+                    [
+                        ("train", "teacher_forcing", "end_step"),
+                        ("train", "teacher_forcing", "start_step"),
+                        ("train", "teacher_forcing"),
+                    ],
+                    f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+                )
+            )
     return found
 
 
@@ -549,6 +607,7 @@ def _leaf(spec: dict, value: Any) -> Any:
 
 
 # --- wording -------------------------------------------------------------------------------------
+
 
 def _where(origins: _Origins, key: _Key) -> tuple[str, int | None]:
     """Source and line of `key`, or of the nearest enclosing key that was written somewhere."""
@@ -602,6 +661,7 @@ def _show(value: Any) -> str:
 
 
 # --- writing -------------------------------------------------------------------------------------
+
 
 def _emit(mapping: Mapping, indent: str, out: list[str]) -> None:
     for key, value in mapping.items():

@@ -5,11 +5,13 @@ register themselves when `latentrun.config.components` imports their modules, an
 config section (`{name: ..., **params}`) into an object, passing any runtime-only arguments (the
 vocabulary size, the model's parameters, ...) as keywords.
 """
+
 from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class Registry:

@@ -1,4 +1,5 @@
 """Text from files and command lines that we did not write, made safe to put in a one-line message."""
+
 from __future__ import annotations
 
 from typing import Any

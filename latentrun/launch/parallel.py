@@ -7,6 +7,7 @@ out-of-memory killer) makes loky abort every other job with TerminatedWorkerErro
 that dies ends only its own run. It also means each run's meta.json records a command that
 reproduces that run on its own. Every configuration is validated before anything starts.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from joblib import Parallel, delayed
 
@@ -57,16 +59,25 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def plan(experiments: Sequence[str], seeds: Sequence[int] | None, overrides: Sequence[str], runs_dir: Path,
-         jobs: int, stop_at: int | None) -> list[Job]:
+def plan(
+    experiments: Sequence[str],
+    seeds: Sequence[int] | None,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    jobs: int,
+    stop_at: int | None,
+) -> list[Job]:
     """One Job per (experiment, seed), every config validated first: ConfigError lists every problem
     of every file at once, so a typo in the fifth file does not surface after four runs are done."""
     problems: list[str] = []
     if seeds and any(config_module.parse_override(text)[0] == "seed" for text in overrides):
         problems.append("--seeds and --set seed=...: give the seeds one way")
     paths = [str(Path(text).resolve()) for text in experiments]
-    problems += [f"{text}: given twice; use --seeds for repeated runs" for i, text in enumerate(experiments)
-                 if paths[i] in paths[:i]]
+    problems += [
+        f"{text}: given twice; use --seeds for repeated runs"
+        for i, text in enumerate(experiments)
+        if paths[i] in paths[:i]
+    ]
     if problems:
         raise ConfigError(problems)
     combos = [(experiment, seed) for experiment in experiments for seed in (seeds or [None])]
@@ -92,22 +103,32 @@ def plan(experiments: Sequence[str], seeds: Sequence[int] | None, overrides: Seq
     return planned
 
 
-def launch(experiments: Sequence[str], seeds: Sequence[int] | None, overrides: Sequence[str], runs_dir: Path,
-           jobs: int, stop_at: int | None) -> int:
+def launch(
+    experiments: Sequence[str],
+    seeds: Sequence[int] | None,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    jobs: int,
+    stop_at: int | None,
+) -> int:
     """Train every (experiment, seed) run, `jobs` at a time; print a line per run as it ends and a
     summary line per run at the end. Returns 1 if any run failed, else 130 if any was interrupted
     (or never started because of the interrupt), else 0."""
     planned = plan(experiments, seeds, overrides, runs_dir, jobs, stop_at)
     n_jobs = min(jobs, len(planned))
-    print(f"launching {len(planned)} runs, {n_jobs} at a time, each with {max(1, cores() // n_jobs)} of {cores()} cores; "
-          f"follow them with: python run.py list --runs-dir {runs_dir}", file=sys.stderr)
+    print(
+        f"launching {len(planned)} runs, {n_jobs} at a time, each with {max(1, cores() // n_jobs)} of {cores()} cores; "
+        f"follow them with: python run.py list --runs-dir {runs_dir}",
+        file=sys.stderr,
+    )
     supervisor = _Supervisor(runs_dir)
     outcomes: dict[int, Outcome] = {}
     previous = supervisor.install_signal_handlers()
     try:
         with tempfile.TemporaryDirectory(prefix="latentrun-launch-") as logs:
             results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(
-                delayed(supervisor.run)(job, Path(logs)) for job in planned)
+                delayed(supervisor.run)(job, Path(logs)) for job in planned
+            )
             for outcome in results:
                 outcomes[outcome.job.index] = outcome
                 print(f"[{len(outcomes)}/{len(planned)}] {format_outcome(outcome)}", file=sys.stderr, flush=True)
@@ -138,8 +159,11 @@ def format_outcome(outcome: Outcome) -> str:
         return f"{head}  {outcome.message}".rstrip()
     best = run.get("best_exact_match")
     elapsed = run.get("elapsed_seconds")
-    return (f"{head}  step {run.get('step')}/{run.get('max_steps')}  best val/exact_match "
-            + (f"{best:.4f}" if best is not None else "-") + (f"  {elapsed:.1f} s" if elapsed is not None else ""))
+    return (
+        f"{head}  step {run.get('step')}/{run.get('max_steps')}  best val/exact_match "
+        + (f"{best:.4f}" if best is not None else "-")
+        + (f"  {elapsed:.1f} s" if elapsed is not None else "")
+    )
 
 
 class _Supervisor:
@@ -159,12 +183,20 @@ class _Supervisor:
         if self.cancelled.is_set():
             return Outcome(job, "skipped", message="not started: the launch was interrupted")
         package_root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+        }
         log_path = logs / f"{job.index}.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "latentrun", *job.args], stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "latentrun", *job.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
             self.children[job.index] = process
             if self.cancelled.is_set():  # the signal came between the check above and the start
                 process.send_signal(signal.SIGINT)
@@ -217,8 +249,11 @@ class _Supervisor:
                 if process.poll() is None:
                     process.send_signal(signum)
             if first:  # os.write: print() may not be re-entered from a handler that interrupted a print
-                os.write(2, f"\n{signal.Signals(signum).name}: the running runs stop at a clean checkpoint; "
-                            "no more will start\n".encode())
+                os.write(
+                    2,
+                    f"\n{signal.Signals(signum).name}: the running runs stop at a clean checkpoint; "
+                    "no more will start\n".encode(),
+                )
 
         return {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
 

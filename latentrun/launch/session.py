@@ -3,6 +3,7 @@
 Under torchrun every rank calls `start` or `resume`; rank 0 alone creates, locks and writes the run
 directory and hands the others what they need (the run dir, the config, the checkpoint step).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,9 @@ from latentrun.train.trainer import INTERRUPTED, Trainer, TrainerState, TrainSet
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
-def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None,
-          experiment_file: str | Path | None = None) -> tuple[Path, int]:
+def start(
+    config: dict[str, Any], runs_dir: Path, stop_at: int | None = None, experiment_file: str | Path | None = None
+) -> tuple[Path, int]:
     """Create a new run directory for `config` and train it; returns (run_dir, exit status).
 
     `experiment_file` is recorded so that `list --id` can show how the run differs from its file.
@@ -43,8 +45,9 @@ def start(config: dict[str, Any], runs_dir: Path, stop_at: int | None = None,
         return run_dir, _train(run_dir, config, device, stop_at, resume_from=None)
 
 
-def _create(config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None,
-            held: contextlib.ExitStack) -> Path:
+def _create(
+    config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None, held: contextlib.ExitStack
+) -> Path:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
     run_dir = runs.create_run_dir(runs_dir, config["experiment"])
@@ -85,12 +88,15 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
         return _train(run_dir, updated, device, stop_at, resume_from=state)
 
 
-def _prepare_resume(run_dir: Path, overrides: list[str], force: bool, held: contextlib.ExitStack,
-                    loaded: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def _prepare_resume(
+    run_dir: Path, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     """Rank 0: lock the run, check the overrides and the process count, pick the checkpoint (into
     `loaded["state"]`) and record the resume; returns (config, step) for every rank."""
     held.enter_context(run_lock.hold(run_dir))
-    for leftover in checkpoint.remove_temporaries(run_dir) + checkpoint.remove_temporaries(run_dir / runs.CHECKPOINT_DIR):
+    for leftover in checkpoint.remove_temporaries(run_dir) + checkpoint.remove_temporaries(
+        run_dir / runs.CHECKPOINT_DIR
+    ):
         logger.debug(f"removed {leftover.name}, left by a process killed while writing it")
     config_path = run_dir / runs.CONFIG_FILE
     frozen = config_module.load(config_path)
@@ -98,10 +104,13 @@ def _prepare_resume(run_dir: Path, overrides: list[str], force: bool, held: cont
     changes = config_module.diff(frozen, updated)
     refused = [key for key in changes if key not in config_module.RUN_CONTROL_KEYS]
     if refused and not force:
-        raise ConfigError([
-            f"--set {key}: changes what the run computes ({changes[key][0]!r} -> {changes[key][1]!r}); "
-            "pass --force to change it anyway" for key in refused
-        ])
+        raise ConfigError(
+            [
+                f"--set {key}: changes what the run computes ({changes[key][0]!r} -> {changes[key][1]!r}); "
+                "pass --force to change it anyway"
+                for key in refused
+            ]
+        )
     _check_world_fits(updated)
     # Fail before the history records a resume that cannot run.
     _check_precision(updated, resolve_device(updated["train"]["device"]))
@@ -110,10 +119,17 @@ def _prepare_resume(run_dir: Path, overrides: list[str], force: bool, held: cont
     step = state["step"] if state else 0
     if changes:
         runs.write_text_atomic(config_path, config_module.dump(updated))
-    runs.append_history(run_dir, {
-        "event": "resume", "time": runs.now(), "step": step, "command": runs.command_line(),
-        "changes": {key: list(values) for key, values in changes.items()}, "forced": bool(refused),
-    })
+    runs.append_history(
+        run_dir,
+        {
+            "event": "resume",
+            "time": runs.now(),
+            "step": step,
+            "command": runs.command_line(),
+            "changes": {key: list(values) for key, values in changes.items()},
+            "forced": bool(refused),
+        },
+    )
     if step >= updated["train"]["max_steps"]:
         logger.info(f"{run_dir.name} already finished at step {step}; raise train.max_steps with --set to go on")
     loaded["state"] = state
@@ -127,17 +143,23 @@ def _warn_if_threads_changed(run_dir: Path, device: torch.device) -> None:
     recorded = runs.read_meta(run_dir).get("threads")
     now = torch.get_num_threads()
     if device.type == "cpu" and recorded is not None and recorded != now:
-        logger.warning(f"{run_dir.name} ran with {recorded} CPU thread(s) and resumes with {now}: from here on it "
-                       f"will not be bitwise equal to an uninterrupted run; resume with "
-                       f"--set train.num_threads={recorded} to keep it exact")
+        logger.warning(
+            f"{run_dir.name} ran with {recorded} CPU thread(s) and resumes with {now}: from here on it "
+            f"will not be bitwise equal to an uninterrupted run; resume with "
+            f"--set train.num_threads={recorded} to keep it exact"
+        )
 
 
 def _check_world_fits(config: dict[str, Any]) -> None:
     """train.batch_size is the global batch: it must split evenly over the processes torchrun started."""
     world_size, batch_size = distributed.context().world_size, config["train"]["batch_size"]
     if batch_size % world_size:
-        raise ConfigError([f"train.batch_size: {batch_size} examples cannot be split evenly over the "
-                           f"{world_size} processes torchrun started; use a multiple of {world_size}"])
+        raise ConfigError(
+            [
+                f"train.batch_size: {batch_size} examples cannot be split evenly over the "
+                f"{world_size} processes torchrun started; use a multiple of {world_size}"
+            ]
+        )
 
 
 def _check_same_world(run_dir: Path, state: dict[str, Any] | None) -> None:
@@ -147,8 +169,10 @@ def _check_same_world(run_dir: Path, state: dict[str, Any] | None) -> None:
     if recorded == world_size:
         return
     how = "python run.py --resume" if recorded == 1 else f"torchrun --nproc_per_node={recorded} run.py --resume"
-    raise runs.RunError(f"{run_dir}: trained on {recorded} process(es) but resumed on {world_size}; "
-                        f"resume it the way it was started: {how} {run_dir}")
+    raise runs.RunError(
+        f"{run_dir}: trained on {recorded} process(es) but resumed on {world_size}; "
+        f"resume it the way it was started: {how} {run_dir}"
+    )
 
 
 def newest_loadable_checkpoint(folder: Path) -> dict[str, Any] | None:
@@ -170,8 +194,9 @@ def _check_precision(config: dict[str, Any], device: torch.device) -> None:
         check_available(config["train"]["precision"], device)
 
 
-def _precision(config: dict[str, Any], components: Any, device: torch.device,
-               resume_from: dict[str, Any] | None) -> Choice:
+def _precision(
+    config: dict[str, Any], components: Any, device: torch.device, resume_from: dict[str, Any] | None
+) -> Choice:
     """The precision to train in: a resumed `auto` run keeps the one it started with (measuring
     again could choose differently and break exactness); anything else is resolved afresh."""
     requested = config["train"]["precision"]
@@ -191,8 +216,9 @@ def _precision(config: dict[str, Any], components: Any, device: torch.device,
     return choice
 
 
-def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at: int | None,
-           resume_from: dict[str, Any] | None) -> int:
+def _train(
+    run_dir: Path, config: dict[str, Any], device: torch.device, stop_at: int | None, resume_from: dict[str, Any] | None
+) -> int:
     """Build everything, train, and keep meta.json's status true whatever happens."""
     world = distributed.context()
     log_format = "{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}"
@@ -220,27 +246,46 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
                 writer.file_writer.add_summary(hparams.session_start(hparams.flat_hparams(config, parameters)))
         settings = TrainSettings.from_section(config["train"])
         trainer = Trainer(
-            model=distributed.wrap(components.model, device), task=components.task, loss_fn=components.loss_fn,
-            optimizer=components.optimizer, scheduler=components.scheduler,
+            model=distributed.wrap(components.model, device),
+            task=components.task,
+            loss_fn=components.loss_fn,
+            optimizer=components.optimizer,
+            scheduler=components.scheduler,
             settings=dataclasses.replace(settings, batch_size=settings.batch_size // world.world_size),
-            precision=MixedPrecision(choice.name, device), clipper=build_clipper(config["train"]),
-            guard=build_loss_guard(config["train"]), device=device,
-            checkpoint_dir=run_dir / runs.CHECKPOINT_DIR, config=config, writer=writer,
-            rank=world.rank, world_size=world.world_size,
+            precision=MixedPrecision(choice.name, device),
+            clipper=build_clipper(config["train"]),
+            guard=build_loss_guard(config["train"]),
+            device=device,
+            checkpoint_dir=run_dir / runs.CHECKPOINT_DIR,
+            config=config,
+            writer=writer,
+            rank=world.rank,
+            world_size=world.world_size,
             on_checkpoint=(lambda state: _report_progress(run_dir, state)) if world.is_main else None,
         )
         if resume_from is not None:
             trainer.load_state_dict(resume_from)
             logger.info(f"resuming {run_dir.name} at step {start_step} on {device}")
         else:
-            logger.info(f"run {run_dir.name}: {parameters:,} parameters on {device}"
-                        + (f", {world.world_size} processes" if world.world_size > 1 else ""))
+            logger.info(
+                f"run {run_dir.name}: {parameters:,} parameters on {device}"
+                + (f", {world.world_size} processes" if world.world_size > 1 else "")
+            )
         if world.is_main:
-            runs.update_meta(run_dir, status="running", parameters=parameters, max_steps=settings.max_steps,
-                             precision={"requested": config["train"]["precision"], "resolved": choice.name,
-                                        "reason": choice.reason, "probe_seconds": choice.timings},
-                             threads=torch.get_num_threads(),
-                             **runs.process_owner())
+            runs.update_meta(
+                run_dir,
+                status="running",
+                parameters=parameters,
+                max_steps=settings.max_steps,
+                precision={
+                    "requested": config["train"]["precision"],
+                    "resolved": choice.name,
+                    "reason": choice.reason,
+                    "probe_seconds": choice.timings,
+                },
+                threads=torch.get_num_threads(),
+                **runs.process_owner(),
+            )
         outcome = "crashed"
         try:
             outcome = status = trainer.fit(stop_at)
@@ -249,12 +294,21 @@ def _train(run_dir: Path, config: dict[str, Any], device: torch.device, stop_at:
                 _close_writer(writer, trainer.state, outcome)
         state = trainer.state
         if world.is_main:
-            runs.update_meta(run_dir, status=status, step=state.step, max_steps=settings.max_steps,
-                             best_exact_match=state.best_exact_match, best_step=state.best_step,
-                             last_loss=state.last_loss, elapsed_seconds=round(state.elapsed_seconds, 3),
-                             updated=runs.now())
-        logger.info(f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
-                    f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}")
+            runs.update_meta(
+                run_dir,
+                status=status,
+                step=state.step,
+                max_steps=settings.max_steps,
+                best_exact_match=state.best_exact_match,
+                best_step=state.best_step,
+                last_loss=state.last_loss,
+                elapsed_seconds=round(state.elapsed_seconds, 3),
+                updated=runs.now(),
+            )
+        logger.info(
+            f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
+            f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}"
+        )
         return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
     except BaseException as error:
         if world.is_main and not isinstance(error, ConfigError):
@@ -287,8 +341,15 @@ def _seed_rank_streams(seed: int, rank: int) -> None:
 
 def _report_progress(run_dir: Path, state: TrainerState) -> None:
     """Keep meta.json's step and losses current at every checkpoint, so `list` shows a live run's progress."""
-    runs.update_meta(run_dir, step=state.step, last_loss=state.last_loss, best_exact_match=state.best_exact_match,
-                     best_step=state.best_step, elapsed_seconds=round(state.elapsed_seconds, 3), updated=runs.now())
+    runs.update_meta(
+        run_dir,
+        step=state.step,
+        last_loss=state.last_loss,
+        best_exact_match=state.best_exact_match,
+        best_step=state.best_step,
+        elapsed_seconds=round(state.elapsed_seconds, 3),
+        updated=runs.now(),
+    )
 
 
 def _close_writer(writer: SummaryWriter, state: TrainerState, outcome: str) -> None:

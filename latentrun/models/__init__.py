@@ -1,4 +1,5 @@
 """Models for the multiplication task; importing this package registers them in `MODELS`."""
+
 from latentrun.models.latent import LatentTransformer
 from latentrun.models.simple import SimpleTransformer
 

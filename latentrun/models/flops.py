@@ -4,6 +4,7 @@ torch's FlopCounterMode counts every matmul the model really executes, so the co
 architecture (latent slots, whatever a model adds) without a hand-kept formula. Its registry lacks
 the fused CPU attention kernel, so that one is added with torch's own attention formulas.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,16 +19,19 @@ def _cpu_attention(query: Any, key: Any, value: Any, *args: Any, out_val: Any = 
     return flop_counter.sdpa_flop_count(query, key, value)
 
 
-def _cpu_attention_backward(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_val: Any = None,
-                            **kwargs: Any) -> int:
+def _cpu_attention_backward(
+    grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any
+) -> int:
     return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
 
 
 def _extra_formulas() -> dict[Any, Any]:
     aten = torch.ops.aten
     found = {}
-    for name, formula in (("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention),
-                          ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_attention_backward)):
+    for name, formula in (
+        ("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention),
+        ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_attention_backward),
+    ):
         if hasattr(aten, name):
             found[getattr(aten, name)] = formula
     return found

@@ -17,6 +17,7 @@ With `latent_probe`, a linear probe reads each latent's final hidden state as th
 number of `answer_len` digits (least significant first): step supervision trains latent k to hold
 the running sum of long multiplication after k digits of b (see latentrun/task/supervision.py).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,9 +34,21 @@ DIGITS = 10  # classes of a probe digit
 class LatentTransformer(nn.Module):
     """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
 
-    def __init__(self, *, d_model: int, num_layers: int, num_heads: int, mlp_ratio: int, dropout: float,
-                 num_latent: int, latent_mode: str, vocab_size: int, prompt_len: int, answer_len: int,
-                 latent_probe: bool) -> None:
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        mlp_ratio: int,
+        dropout: float,
+        num_latent: int,
+        latent_mode: str,
+        vocab_size: int,
+        prompt_len: int,
+        answer_len: int,
+        latent_probe: bool,
+    ) -> None:
         super().__init__()
         if num_latent < 0:
             raise ValueError(f"num_latent must be >= 0, got {num_latent}")
@@ -46,9 +59,15 @@ class LatentTransformer(nn.Module):
         self.answer_len = answer_len
         self.num_latent = num_latent
         self.latent_mode = latent_mode
-        self.backbone = Backbone(vocab_size=vocab_size, max_len=prompt_len + num_latent + answer_len,
-                                 d_model=d_model, num_layers=num_layers, num_heads=num_heads,
-                                 mlp_ratio=mlp_ratio, dropout=dropout)
+        self.backbone = Backbone(
+            vocab_size=vocab_size,
+            max_len=prompt_len + num_latent + answer_len,
+            d_model=d_model,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+        )
         if latent_mode == "pause":
             self.latents = nn.Parameter(torch.empty(num_latent, d_model))  # (L, D)
             nn.init.normal_(self.latents, mean=0.0, std=0.02)
@@ -96,7 +115,7 @@ class LatentTransformer(nn.Module):
         the same values as slicing them out of a teacher-forced forward pass.
         """
         check_shapes(prompt, None, self.prompt_len, self.answer_len)
-        return self.backbone(self.prefix(prompt))[:, self.prompt_len:]  # (B, L, D)
+        return self.backbone(self.prefix(prompt))[:, self.prompt_len :]  # (B, L, D)
 
     # ---- training and decoding ----------------------------------------------------------------
     def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -111,7 +130,7 @@ class LatentTransformer(nn.Module):
         answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
         if self.latent_mode == "pause" or L == 0:
             h = self.backbone(torch.cat([self._think(prompt, None)[0], answer_in], dim=1))  # (B, Tp+L+P-1, D)
-            states = h[:, Tp:Tp + L]  # (B, L, D)
+            states = h[:, Tp : Tp + L]  # (B, L, D)
         else:
             # A gradient-carrying cache while training; the preallocated one under no_grad.
             cache = self.backbone.new_cache(B, differentiable=torch.is_grad_enabled())

@@ -5,6 +5,7 @@ are not tokens (learned latents today, projected hidden states later) and still 
 blocks, position table, cache and decoding loop. Shapes: B batch, T sequence, D d_model, V vocab,
 nh heads, hs head size.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,17 @@ class KVCache:
     layer, (num_layers, B, nh, max_len, hs); `length` counts the positions already stored.
     """
 
-    def __init__(self, num_layers: int, batch: int, num_heads: int, max_len: int, head_size: int,
-                 *, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self,
+        num_layers: int,
+        batch: int,
+        num_heads: int,
+        max_len: int,
+        head_size: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         shape = (num_layers, batch, num_heads, max_len, head_size)
         # Uninitialised: a slot is only ever read after `update` wrote it, and zero-filling what can
         # be hundreds of MB (batch 1000, 3-digit model) cost a few percent of a whole decode.
@@ -36,8 +46,8 @@ class KVCache:
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store one layer's new keys/values (B, nh, T, hs); return all so far (B, nh, length+T, hs)."""
         end = self.length + k.size(2)
-        self.k[layer, :, :, self.length:end] = k
-        self.v[layer, :, :, self.length:end] = v
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def advance(self, steps: int) -> None:
@@ -166,8 +176,17 @@ class Backbone(nn.Module):
     convert between token ids and that space with the one shared (tied) matrix.
     """
 
-    def __init__(self, *, vocab_size: int, max_len: int, d_model: int, num_layers: int, num_heads: int,
-                 mlp_ratio: int, dropout: float) -> None:
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        max_len: int,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        mlp_ratio: int,
+        dropout: float,
+    ) -> None:
         super().__init__()
         if d_model % num_heads != 0:
             raise ValueError(f"num_heads ({num_heads}) must divide d_model ({d_model})")
@@ -175,8 +194,7 @@ class Backbone(nn.Module):
         self.num_heads = num_heads
         self.wte = nn.Embedding(vocab_size, d_model)
         self.wpe = nn.Embedding(max_len, d_model)
-        self.blocks = nn.ModuleList(
-            Block(d_model, num_heads, mlp_ratio, dropout, layer=i) for i in range(num_layers))
+        self.blocks = nn.ModuleList(Block(d_model, num_heads, mlp_ratio, dropout, layer=i) for i in range(num_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.apply(_init_gpt2)
         for name, p in self.named_parameters():
@@ -198,8 +216,9 @@ class Backbone(nn.Module):
             return GradKVCache(len(self.blocks))
         w = self.wte.weight
         D = w.size(1)
-        return KVCache(len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads,
-                       dtype=w.dtype, device=w.device)
+        return KVCache(
+            len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads, dtype=w.dtype, device=w.device
+        )
 
     def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
         """Embeddings (B, T, D) → final hidden states (B, T, D).
@@ -219,8 +238,9 @@ class Backbone(nn.Module):
         return self.ln_f(x)
 
 
-def greedy_decode(backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool,
-                  cache: KVCache | None = None) -> tuple[Tensor, Tensor]:
+def greedy_decode(
+    backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool, cache: KVCache | None = None
+) -> tuple[Tensor, Tensor]:
     """Greedily write `steps` tokens after the embedded `prefix` (B, T0, D).
 
     Returns the tokens (B, steps) and the logits each was chosen from (B, steps, V). With a cache

@@ -3,6 +3,7 @@
 The sequence is prompt (Tp) + answer[:, :-1] (P - 1); the logits for answer digit i come from the
 position just before it, Tp - 1 + i. Everything but the token layout lives in layers.py.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,15 +17,31 @@ from latentrun.models.layers import Backbone, check_shapes, greedy_decode
 class SimpleTransformer(nn.Module):
     """Pre-LN GPT with tied embeddings; config parameters follow `$defs/model.simple_transformer`."""
 
-    def __init__(self, *, d_model: int, num_layers: int, num_heads: int, mlp_ratio: int, dropout: float,
-                 vocab_size: int, prompt_len: int, answer_len: int) -> None:
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        mlp_ratio: int,
+        dropout: float,
+        vocab_size: int,
+        prompt_len: int,
+        answer_len: int,
+    ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.prompt_len = prompt_len
         self.answer_len = answer_len
-        self.backbone = Backbone(vocab_size=vocab_size, max_len=prompt_len + answer_len,
-                                 d_model=d_model, num_layers=num_layers, num_heads=num_heads,
-                                 mlp_ratio=mlp_ratio, dropout=dropout)
+        self.backbone = Backbone(
+            vocab_size=vocab_size,
+            max_len=prompt_len + answer_len,
+            d_model=d_model,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+        )
 
     def forward(self, prompt: Tensor, answer: Tensor) -> Tensor:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt and
@@ -32,7 +49,7 @@ class SimpleTransformer(nn.Module):
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
         x = self.backbone.embed(torch.cat([prompt, answer[:, :-1]], dim=1))  # (B, Tp+P-1, D)
         h = self.backbone(x)  # (B, Tp+P-1, D)
-        return self.backbone.logits(h[:, self.prompt_len - 1:])  # (B, P, V)
+        return self.backbone.logits(h[:, self.prompt_len - 1 :])  # (B, P, V)
 
     @torch.no_grad()
     def generate(self, prompt: Tensor, use_cache: bool = True) -> Tensor:
@@ -50,4 +67,3 @@ class SimpleTransformer(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameter count, the tied embedding counted once (position table included)."""
         return sum(p.numel() for p in self.parameters())
-

@@ -6,12 +6,14 @@ steps from meta.json, and FLOPs counted on the model the config builds. Runs who
 only in seed (and in settings that don't change what is computed) form one group, reported as
 mean ± sample standard deviation.
 """
+
 from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from latentrun import config as config_module
 from latentrun.config.build import build_model, build_task
@@ -63,7 +65,9 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
         try:
             model.load_state_dict(best["model"])
         except RuntimeError as error:
-            raise checkpoint.CheckpointError(f"{best_path}: does not fit the run's config: {str(error).splitlines()[0]}") from None
+            raise checkpoint.CheckpointError(
+                f"{best_path}: does not fit the run's config: {str(error).splitlines()[0]}"
+            ) from None
     parameters = model.num_parameters()
     batch = task.train_batch(1, 2)
     per_example = flops.training_flops_per_example(model, batch.prompt, batch.answer)
@@ -112,15 +116,25 @@ def group_runs(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         flat = config_module.flatten(summary["_config"])
         key = json.dumps({k: v for k, v in flat.items() if k not in _NOT_COMPUTATION}, sort_keys=True)
         groups.setdefault(key, []).append(summary)
-    result = [{"experiment": members[0]["experiment"], "model": members[0]["model"], "runs": members,
-               "config": members[0]["_config"]} for members in groups.values()]
+    result = [
+        {
+            "experiment": members[0]["experiment"],
+            "model": members[0]["model"],
+            "runs": members,
+            "config": members[0]["_config"],
+        }
+        for members in groups.values()
+    ]
     for group in result:
         namesakes = [other for other in result if other["experiment"] == group["experiment"]]
-        distinct = sorted({key for other in namesakes for key in config_module.diff(group["config"], other["config"])}
-                          - _NOT_COMPUTATION)
+        distinct = sorted(
+            {key for other in namesakes for key in config_module.diff(group["config"], other["config"])}
+            - _NOT_COMPUTATION
+        )
         flat = config_module.flatten(group["config"])
-        group["label"] = group["experiment"] + (" [" + ", ".join(f"{k}={flat.get(k)}" for k in distinct) + "]"
-                                                if distinct else "")
+        group["label"] = group["experiment"] + (
+            " [" + ", ".join(f"{k}={flat.get(k)}" for k in distinct) + "]" if distinct else ""
+        )
     return result
 
 
@@ -150,8 +164,10 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     if len(ranked) >= 2 and stats(ranked[1], key)["mean"] > 0:
         best, other = ranked[:2]
         ratio = stats(best, key)["mean"] / stats(other, key)["mean"]
-        text = (f"{_name(best)} is more parameter-efficient: {_times(ratio)} the val/exact_match per parameter "
-                f"of {_name(other)}")
+        text = (
+            f"{_name(best)} is more parameter-efficient: {_times(ratio)} the val/exact_match per parameter "
+            f"of {_name(other)}"
+        )
     else:
         key = "loss_x_params"
         ranked = sorted((g for g in groups if stats(g, key)["mean"] is not None), key=lambda g: stats(g, key)["mean"])
@@ -159,16 +175,24 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             return None
         best, other = ranked[:2]
         ratio = stats(other, key)["mean"] / stats(best, key)["mean"]
-        text = (f"{_name(best)} is more parameter-efficient (too few exact matches to compare, so by val/loss x "
-                f"parameters): {_name(other)} has {_times(ratio)} as much")
+        text = (
+            f"{_name(best)} is more parameter-efficient (too few exact matches to compare, so by val/loss x "
+            f"parameters): {_name(other)} has {_times(ratio)} as much"
+        )
     spread = max(stats(best, key)["std"] or 0.0, stats(other, key)["std"] or 0.0)
     within_noise = spread > 0 and abs(stats(best, key)["mean"] - stats(other, key)["mean"]) <= spread
     if ratio == 1.0:
         text = f"{_name(best)} and {_name(other)} are equally parameter-efficient by {key}"
     elif within_noise:
         text += ", a difference within the seed-to-seed spread"
-    return {"winner": best["label"], "runner_up": other["label"], "metric": key, "ratio": ratio,
-            "within_seed_spread": within_noise, "text": text}
+    return {
+        "winner": best["label"],
+        "runner_up": other["label"],
+        "metric": key,
+        "ratio": ratio,
+        "within_seed_spread": within_noise,
+        "text": text,
+    }
 
 
 def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
@@ -184,8 +208,16 @@ def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "target_exact_match": target,
-        "groups": [{"label": g["label"], "experiment": g["experiment"], "model": g["model"],
-                    "runs": [run["id"] for run in g["runs"]], "metrics": g["metrics"]} for g in groups],
+        "groups": [
+            {
+                "label": g["label"],
+                "experiment": g["experiment"],
+                "model": g["model"],
+                "runs": [run["id"] for run in g["runs"]],
+                "metrics": g["metrics"],
+            }
+            for g in groups
+        ],
         "runs": [{k: v for k, v in run.items() if not k.startswith("_")} for run in summaries],
         "verdict": decision,
     }
@@ -207,8 +239,10 @@ def format_table(groups: Sequence[dict[str, Any]], metric_list: Sequence[_Metric
     for metric in metric_list:
         rows.append([metric.label, *(_show(g["metrics"][metric.key], metric) for g in groups)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    )
 
 
 def plot_curves(groups: Sequence[dict[str, Any]], path: Path) -> None:
@@ -223,8 +257,14 @@ def plot_curves(groups: Sequence[dict[str, Any]], path: Path) -> None:
             for index, run in enumerate(group["runs"]):
                 points = run["curves"][tag]
                 if points:
-                    ax.plot([s for s, _ in points], [v for _, v in points], color=colour, alpha=0.8, marker=".",
-                            label=group["label"] if index == 0 else None)
+                    ax.plot(
+                        [s for s, _ in points],
+                        [v for _, v in points],
+                        color=colour,
+                        alpha=0.8,
+                        marker=".",
+                        label=group["label"] if index == 0 else None,
+                    )
         ax.set_title(tag)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -261,5 +301,6 @@ def _read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
-    return {tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
-            for tag in accumulator.Tags()["scalars"]}
+    return {
+        tag: [(event.step, event.value) for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]
+    }

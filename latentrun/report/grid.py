@@ -7,6 +7,7 @@ with the same seed are graded on the same pairs. A pair can only have been train
 its lengths lie in the trained range and it is not held out; each cell reports that share, and the
 exact match on its held-out (never trained) pairs separately.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -42,7 +43,9 @@ def operand_range(digits: int) -> tuple[int, int]:
     return (0 if digits == 1 else 10 ** (digits - 1)), 10**digits
 
 
-def cell_pairs(task: MultiplicationTask, digits_a: int, digits_b: int, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def cell_pairs(
+    task: MultiplicationTask, digits_a: int, digits_b: int, samples: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The (a, b) operands (n,) graded in a cell: all of them when the cell has at most `samples`,
     else `samples` drawn uniformly (with replacement) from the cell's own stream."""
     (low_a, high_a), (low_b, high_b) = operand_range(digits_a), operand_range(digits_b)
@@ -57,8 +60,9 @@ def cell_pairs(task: MultiplicationTask, digits_a: int, digits_b: int, samples: 
 
 
 @torch.no_grad()
-def accuracy_grid(task: MultiplicationTask, model: nn.Module, max_digits: int, samples: int,
-                  batch_size: int = 1000) -> list[Cell]:
+def accuracy_grid(
+    task: MultiplicationTask, model: nn.Module, max_digits: int, samples: int, batch_size: int = 1000
+) -> list[Cell]:
     """One Cell per (digits_a, digits_b) in 1..max_digits squared, row-major in digits_a."""
     device = next(model.parameters()).device
     cells = []
@@ -68,22 +72,37 @@ def accuracy_grid(task: MultiplicationTask, model: nn.Module, max_digits: int, s
                 cells.append(Cell(digits_a, digits_b, False, 0, None, None, 0, None))
                 continue
             a, b = cell_pairs(task, digits_a, digits_b, samples)
-            right = torch.cat([
-                (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()
-                for batch in (task.encode(a[i:i + batch_size], b[i:i + batch_size]).to(device)
-                              for i in range(0, len(a), batch_size))
-            ])  # (n,)
+            right = torch.cat(
+                [
+                    (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()
+                    for batch in (
+                        task.encode(a[i : i + batch_size], b[i : i + batch_size]).to(device)
+                        for i in range(0, len(a), batch_size)
+                    )
+                ]
+            )  # (n,)
             held_out = task.is_held_out(a, b)  # (n,)
             in_range = all(task.min_digits <= d <= task.max_digits for d in (digits_a, digits_b))
             trained = ~held_out if in_range else torch.zeros_like(held_out)
             n, n_held = len(a), int(held_out.sum())
-            cells.append(Cell(digits_a, digits_b, True, n, int(right.sum()) / n, int(trained.sum()) / n, n_held,
-                              int(right[held_out].sum()) / n_held if n_held else None))
+            cells.append(
+                Cell(
+                    digits_a,
+                    digits_b,
+                    True,
+                    n,
+                    int(right.sum()) / n,
+                    int(trained.sum()) / n,
+                    n_held,
+                    int(right[held_out].sum()) / n_held if n_held else None,
+                )
+            )
     return cells
 
 
-def grid_record(cells: list[Cell], *, run: str, step: int, max_digits: int, samples: int,
-                task: MultiplicationTask) -> dict[str, Any]:
+def grid_record(
+    cells: list[Cell], *, run: str, step: int, max_digits: int, samples: int, task: MultiplicationTask
+) -> dict[str, Any]:
     """What eval/grid.json holds: the cells plus enough context to read them without the run."""
     return {
         "run": run,
@@ -104,11 +123,16 @@ def format_grid(cells: list[Cell], max_digits: int) -> str:
         row = []
         for digits_b in range(1, max_digits + 1):
             cell = by_cell[(digits_a, digits_b)]
-            row.append(f"{'n/a':>9}" if cell.exact_match is None
-                       else f"{100 * cell.exact_match:>7.1f}%{'*' if cell.trained_share else ' '}")
+            row.append(
+                f"{'n/a':>9}"
+                if cell.exact_match is None
+                else f"{100 * cell.exact_match:>7.1f}%{'*' if cell.trained_share else ' '}"
+            )
         lines.append(f"{digits_a:>3} " + "".join(row))
-    lines.append("exact match per operand length; * = cell overlaps training (its held-out pairs are in grid.json); "
-                 "n/a = longer than operand_width")
+    lines.append(
+        "exact match per operand length; * = cell overlaps training (its held-out pairs are in grid.json); "
+        "n/a = longer than operand_width"
+    )
     return "\n".join(lines)
 
 
@@ -139,8 +163,15 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Any:
             axes.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor=(1, 1, 1, 0.35), lw=0))
             held = "–" if cell.held_out_exact_match is None else f"{100 * cell.held_out_exact_match:.1f}%"
             text += f"\nheld-out {held}\n(n={cell.held_out_samples})"
-        axes.text(x, y, text, ha="center", va="center", fontsize=8,
-                  bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
+        axes.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
+        )
     ticks = list(range(max_digits))
     axes.set_xticks(ticks, [str(t + 1) for t in ticks])
     axes.set_yticks(ticks, [str(t + 1) for t in ticks])

@@ -7,10 +7,12 @@ session records, and its metric columns are the last value of each scalar tag (`
 `summary/best_exact_match`, ...), so the final metrics attach themselves. No experiment record is
 written on purpose: TensorBoard would take the first it finds as the whole table's schema.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2

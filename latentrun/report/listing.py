@@ -4,6 +4,7 @@ There is no index file: every call reads each run's meta.json (kept current at e
 the training process) and, for one run's details, its config and checkpoint folder, so what `list`
 shows cannot fall out of step with the runs themselves.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,8 +65,9 @@ def status(run_dir: Path, meta: dict[str, Any]) -> str:
 
 def list_runs(runs_dir: Path, sort: str = "date", limit: int | None = None) -> list[dict[str, Any]]:
     """Summaries of every run under `runs_dir`, sorted (best first) and cut to `limit`."""
-    rows = sorted((summarize(path) for path in runs.run_dirs(runs_dir)),
-                  key=lambda row: (_created(row), row["id"]), reverse=True)
+    rows = sorted(
+        (summarize(path) for path in runs.run_dirs(runs_dir)), key=lambda row: (_created(row), row["id"]), reverse=True
+    )
     # Stable sorts: within equal keys, the newest run comes first; runs lacking the key go last.
     if sort == "step":
         rows.sort(key=lambda row: -(row.get("step") or 0))
@@ -84,8 +86,10 @@ def details(run_dir: Path) -> dict[str, Any]:
     row = summarize(run_dir)
     meta = runs.read_meta(run_dir)
     folder = run_dir / runs.CHECKPOINT_DIR
-    files = [{"file": path.name, "step": step, "bytes": path.stat().st_size}
-             for step, path in checkpoint.step_checkpoints(folder)]
+    files = [
+        {"file": path.name, "step": step, "bytes": path.stat().st_size}
+        for step, path in checkpoint.step_checkpoints(folder)
+    ]
     best = folder / checkpoint.BEST_FILE
     if best.is_file():
         files.append({"file": best.name, "step": meta.get("best_step"), "bytes": best.stat().st_size})
@@ -115,8 +119,10 @@ def config_diff(run_dir: Path, experiment_file: str | None) -> dict[str, Any]:
     except ConfigError as error:
         return {"changes": None, "problem": f"cannot compare: {error.problems[0]}"}
     changes = config_module.diff(in_file, in_run)
-    return {"changes": [{"key": key, "file": changes[key][0], "run": changes[key][1]} for key in sorted(changes)],
-            "problem": None}
+    return {
+        "changes": [{"key": key, "file": changes[key][0], "run": changes[key][1]} for key in sorted(changes)],
+        "problem": None,
+    }
 
 
 # ---- text output ---------------------------------------------------------------------------------
@@ -131,8 +137,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(_COLUMNS)]
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if c in _RIGHT else v.ljust(w)
-                         for c, v, w in zip(_COLUMNS, values, widths)).rstrip()
+        return "  ".join(
+            v.rjust(w) if c in _RIGHT else v.ljust(w) for c, v, w in zip(_COLUMNS, values, widths)
+        ).rstrip()
 
     return "\n".join([line(list(_COLUMNS)), *map(line, cells)])
 
@@ -142,11 +149,13 @@ def format_details(info: dict[str, Any]) -> str:
     lines = [
         f"run         {info['id']}",
         f"path        {info['path']}",
-        f"experiment  {info.get('experiment')}" + (f"  ({info['experiment_file']})" if info.get("experiment_file") else ""),
+        f"experiment  {info.get('experiment')}"
+        + (f"  ({info['experiment_file']})" if info.get("experiment_file") else ""),
         f"model       {info.get('model')}, {_cell(info, 'params')} parameters, seed {info.get('seed')}",
         f"status      {info['status']} at step {_cell(info, 'step')}"
         + (f" after {info['elapsed_seconds']:.1f} s" if info.get("elapsed_seconds") is not None else ""),
-        f"best        val/exact_match {_cell(info, 'best_exact')}" + (f" at step {info['best_step']}" if info.get("best_exact_match") is not None else "")
+        f"best        val/exact_match {_cell(info, 'best_exact')}"
+        + (f" at step {info['best_step']}" if info.get("best_exact_match") is not None else "")
         + f"; last train/loss {_cell(info, 'last_loss')}",
         f"created     {info.get('created')}",
         f"command     {' '.join(info.get('command') or [])}",
@@ -165,12 +174,19 @@ def format_details(info: dict[str, Any]) -> str:
     lines += [f"  {c['key']}: {_value(c['file'])} -> {_value(c['run'])}" for c in diff["changes"] or []]
     lines += ["", "history:"]
     for event in info["history"]:
-        changes = ", ".join(f"{key} {_value(old)} -> {_value(new)}" for key, (old, new) in (event.get("changes") or {}).items())
-        lines.append(f"  {event.get('time')}  {event.get('event', '?'):<6}  step {event.get('step', '?'):<6}  "
-                     f"{' '.join(event.get('command') or [])}" + (f"  [{changes}]" if changes else "")
-                     + ("  (--force)" if event.get("forced") else ""))
+        changes = ", ".join(
+            f"{key} {_value(old)} -> {_value(new)}" for key, (old, new) in (event.get("changes") or {}).items()
+        )
+        lines.append(
+            f"  {event.get('time')}  {event.get('event', '?'):<6}  step {event.get('step', '?'):<6}  "
+            f"{' '.join(event.get('command') or [])}"
+            + (f"  [{changes}]" if changes else "")
+            + ("  (--force)" if event.get("forced") else "")
+        )
     lines += ["", "checkpoints:"]
-    lines += [f"  {c['file']:<18}  step {c['step']!s:<8}  {_size(c['bytes'])}" for c in info["checkpoints"]] or ["  (none)"]
+    lines += [f"  {c['file']:<18}  step {c['step']!s:<8}  {_size(c['bytes'])}" for c in info["checkpoints"]] or [
+        "  (none)"
+    ]
     return "\n".join(lines)
 
 

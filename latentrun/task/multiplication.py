@@ -6,6 +6,7 @@ validation and test splits from `(seed, split)`. A pair (a, b) belongs to the he
 hash of the pair falls below `holdout_fraction`; training never draws such a pair, so "held-out"
 holds at every operand length.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,13 +44,13 @@ class Batch:
     prompt: Tensor  # (B, Tp) int64: a * b =
     answer: Tensor  # (B, P) int64: product digits
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         return Batch(*(t.to(device, non_blocking=True) for t in (self.a, self.b, self.prompt, self.answer)))
 
     def __len__(self) -> int:
         return self.a.shape[0]
 
-    def slice(self, start: int, stop: int) -> "Batch":
+    def slice(self, start: int, stop: int) -> Batch:
         return Batch(self.a[start:stop], self.b[start:stop], self.prompt[start:stop], self.answer[start:stop])
 
 
@@ -199,7 +200,9 @@ class MultiplicationTask:
         stream = _VAL_STREAM if name == "val" else _TEST_STREAM
         generator = stream_generator(self.seed, stream)
         # Val takes the lower half of the held-out hash range and test the upper half, so they never share a pair.
-        low, high = (0.0, self.holdout_fraction / 2) if name == "val" else (self.holdout_fraction / 2, self.holdout_fraction)
+        low, high = (
+            (0.0, self.holdout_fraction / 2) if name == "val" else (self.holdout_fraction / 2, self.holdout_fraction)
+        )
         chunk = max(4096, int(4 * size / self.holdout_fraction))
         keys = np.empty(0, dtype=np.int64)
         for _ in range(_MAX_DRAWS):

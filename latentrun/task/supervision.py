@@ -6,6 +6,7 @@ of Bai et al. 2025) asks latent k (1-based) to hold that number, read off its fi
 a linear probe as `width` digits, least significant first. b has `operand_width` digit positions
 in the prompt, so latents beyond those are unsupervised: their running sum would just be a × b.
 """
+
 from __future__ import annotations
 
 import torch

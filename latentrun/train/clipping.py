@@ -6,11 +6,13 @@ it. Here the history is a window of the last `window` finite norms, the threshol
 `max_norm`, and the history is part of the checkpoint: without it a resumed run would clip
 differently from one that never stopped.
 """
+
 from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch

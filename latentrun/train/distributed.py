@@ -7,14 +7,16 @@ examples drawn from `(seed, step, rank)`, and lets rank 0 alone touch the run di
 `python run.py` is a world of one: no process group, and every function here is then a no-op, so
 single-process runs compute exactly what they did before DDP existed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import inspect
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -26,8 +28,11 @@ T = TypeVar("T")
 # short enough that a rank stuck on a dead peer gives up within minutes, not gloo's default 30.
 _TIMEOUT = dt.timedelta(minutes=10)
 # torch 2.13 renamed DDP's broadcast_buffers (and warns about the old name); older ones know only it.
-_NO_BUFFER_SYNC = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                   else "broadcast_buffers")
+_NO_BUFFER_SYNC = (
+    "forward_sync_buffers"
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    else "broadcast_buffers"
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,9 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     # Weights stay equal on every rank by construction (same init, same averaged gradients), and
     # evaluation must not be a collective: no buffer sync in forward.
-    return _DataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                         **{_NO_BUFFER_SYNC: False})
+    return _DataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, **{_NO_BUFFER_SYNC: False}
+    )
 
 
 class _DataParallel(DistributedDataParallel):

@@ -7,12 +7,12 @@ digit (the chance that sampling every digit gets the whole product right), avera
 Given the probe's reading of the supervised latents and their running-sum digits, every loss adds
 latent_supervision_weight × their cross-entropy (see latentrun/task/supervision.py).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -43,16 +43,18 @@ class _ProductLoss(ABC):
     def answer_loss(self, logits: Tensor, target: Tensor) -> LossOutput:
         """The loss on the product digits alone, logits (B, P, V) against target (B, P)."""
 
-    def __call__(self, logits: Tensor, target: Tensor, latent_logits: Tensor | None = None,
-                 latent_target: Tensor | None = None) -> LossOutput:
+    def __call__(
+        self, logits: Tensor, target: Tensor, latent_logits: Tensor | None = None, latent_target: Tensor | None = None
+    ) -> LossOutput:
         """Loss of logits (B, P, V) against target (B, P); with latent_logits (B, K, W, 10) and
         latent_target (B, K, W), plus the weighted step-supervision term, logged as `latent_loss`."""
         output = self.answer_loss(logits, target)
         if latent_logits is None or self.latent_supervision_weight == 0:
             return output
         latent = latent_loss(latent_logits, latent_target)
-        return LossOutput(output.loss + self.latent_supervision_weight * latent,
-                          {**output.parts, "latent_loss": latent.detach()})
+        return LossOutput(
+            output.loss + self.latent_supervision_weight * latent, {**output.parts, "latent_loss": latent.detach()}
+        )
 
 
 @LOSSES.register("cross_entropy")

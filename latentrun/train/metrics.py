@@ -1,8 +1,9 @@
 """Held-out evaluation: teacher-forced loss, greedy exact match and digit accuracy, and how well the
 probe reads the latents' running sums when the model is step-supervised."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -12,8 +13,9 @@ from latentrun.task.supervision import latent_hits, supervised_readings
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Batch, loss_fn: Callable, batch_size: int, device: torch.device,
-             operand_width: int) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, split: Batch, loss_fn: Callable, batch_size: int, device: torch.device, operand_width: int
+) -> dict[str, float]:
     """Metrics of `model` on a split, in eval mode; restores the model's train/eval mode after.
 
     val/loss is the loss on the product alone, so that it compares across models; a model with a

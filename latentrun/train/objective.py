@@ -4,9 +4,10 @@ loss asks for it, step supervision of the latents.
 Kept apart from the step loop so that the loop stays about updates, logging and checkpoints, and
 so that everything that decides *what* is computed from a batch reads top to bottom in one place.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -41,8 +42,9 @@ def scheduled_answer(model: nn.Module, batch: Batch, ratio: float) -> Tensor:
     return torch.where(keep_true.to(batch.answer.device), batch.answer, own_predictions(model, batch.prompt))
 
 
-def step_loss(model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, *, teacher_forcing: float,
-              operand_width: int) -> LossOutput:
+def step_loss(
+    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, *, teacher_forcing: float, operand_width: int
+) -> LossOutput:
     """The loss of one training batch, with gradients.
 
     `teacher_forcing` is the probability of feeding a true product digit (1 skips scheduled

@@ -1,4 +1,5 @@
 """Optimizers, built from a config section and the model whose parameters they update."""
+
 from __future__ import annotations
 
 import torch
@@ -17,6 +18,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 @OPTIMIZERS.register("adamw", runtime_args=("model",))
-def adamw(lr: float, weight_decay: float, beta1: float, beta2: float, eps: float, *, model: nn.Module) -> torch.optim.AdamW:
+def adamw(
+    lr: float, weight_decay: float, beta1: float, beta2: float, eps: float, *, model: nn.Module
+) -> torch.optim.AdamW:
     """AdamW with decoupled weight decay on matrices and embeddings."""
     return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=(beta1, beta2), eps=eps)

@@ -11,13 +11,15 @@ few forward and backward passes of the configured model in both precisions and p
 when it is clearly faster. The choice is recorded, and a resumed run reuses it rather than
 measuring again, so a resume computes exactly what the original run would have.
 """
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -59,8 +61,12 @@ def resolve(requested: str, device: torch.device, probe: Callable[[], dict[str, 
     timings = probe()
     speedup = timings["fp32"] / timings["bf16"]
     name = "bf16" if speedup >= CPU_BF16_MIN_SPEEDUP else "fp32"
-    return Choice(name, f"auto: a bf16 training pass on this CPU runs {speedup:.2f}x the speed of fp32 "
-                        f"(bf16 needs >= {CPU_BF16_MIN_SPEEDUP:.2f}x)", timings)
+    return Choice(
+        name,
+        f"auto: a bf16 training pass on this CPU runs {speedup:.2f}x the speed of fp32 "
+        f"(bf16 needs >= {CPU_BF16_MIN_SPEEDUP:.2f}x)",
+        timings,
+    )
 
 
 def check_available(name: str, device: torch.device) -> None:
@@ -68,7 +74,9 @@ def check_available(name: str, device: torch.device) -> None:
     if name == "fp32":
         return
     if not torch.amp.autocast_mode.is_autocast_available(device.type):
-        raise ConfigError([f"train.precision: {name} needs autocast, which torch does not offer on {device.type}; use fp32"])
+        raise ConfigError(
+            [f"train.precision: {name} needs autocast, which torch does not offer on {device.type}; use fp32"]
+        )
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError(["train.precision: bf16 requested but this GPU does not support it; use fp16 or auto"])
 

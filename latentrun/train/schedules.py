@@ -5,11 +5,12 @@ there, and LambdaLR keeps no state beyond the step count, so a resumed run follo
 Plain closures are used on purpose: LambdaLR does not save closures in its state_dict, so a resume
 that changes train.max_steps gets the new span instead of the saved one.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -35,7 +36,9 @@ def warmup_cosine_factor(warmup_steps: int, min_lr_ratio: float, max_steps: int)
 
 
 @SCHEDULERS.register("warmup_cosine", runtime_args=("optimizer", "max_steps"))
-def warmup_cosine(warmup_steps: int, min_lr_ratio: float, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
+def warmup_cosine(
+    warmup_steps: int, min_lr_ratio: float, *, optimizer: torch.optim.Optimizer, max_steps: int
+) -> LambdaLR:
     """Linear warmup then cosine decay over the whole run."""
     return LambdaLR(optimizer, warmup_cosine_factor(warmup_steps, min_lr_ratio, max_steps))
 

@@ -12,11 +12,13 @@ streak began, keeping the reduced scale so the replay does not walk into the sam
 Every number here is part of the checkpoint's `trainer` dict: whether the next step counts as a
 spike, and the rate it runs at, depend on them.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -45,8 +47,15 @@ def scaled_learning_rate(optimizer: torch.optim.Optimizer, scale: float) -> Iter
 class LossGuard:
     """Running loss average, emergency learning-rate scale, and the bad-step streak."""
 
-    def __init__(self, spike_factor: float | None, average_decay: float, lr_factor: float, recovery_steps: int,
-                 rollback_after: int, max_rollbacks: int) -> None:
+    def __init__(
+        self,
+        spike_factor: float | None,
+        average_decay: float,
+        lr_factor: float,
+        recovery_steps: int,
+        rollback_after: int,
+        max_rollbacks: int,
+    ) -> None:
         if spike_factor is not None and spike_factor <= 1:
             raise ValueError(f"spike_factor must be > 1 or None, got {spike_factor}")
         if not 0 <= average_decay < 1:
@@ -76,7 +85,7 @@ class LossGuard:
         """The bias-corrected average of good losses, or None while it is too young to judge by."""
         if self.good_steps < self.trusted_after:
             return None
-        return self.loss_ema / (1 - self.average_decay ** self.good_steps)
+        return self.loss_ema / (1 - self.average_decay**self.good_steps)
 
     def check_loss(self, loss: float) -> str | None:
         """Why a step with this loss must be skipped, or None when it may update the weights."""
@@ -122,7 +131,8 @@ class LossGuard:
         if self.rollbacks >= self.max_rollbacks:
             raise TrainingDiverged(
                 f"{self.consecutive_bad} bad steps in a row from step {self.streak_start} after "
-                f"{self.rollbacks} rollbacks (train.max_rollbacks); training has diverged")
+                f"{self.rollbacks} rollbacks (train.max_rollbacks); training has diverged"
+            )
         first_bad = self.streak_start if self.streak_start is not None else 0
         self.rollbacks += 1
         self.consecutive_bad = 0
@@ -133,9 +143,14 @@ class LossGuard:
     def state_dict(self) -> dict[str, Any]:
         """Plain floats, ints and None: loadable with weights_only and exact on reload."""
         return {
-            "loss_ema": self.loss_ema, "good_steps": self.good_steps, "lr_floor": self.lr_floor,
-            "steps_since_bad": self.steps_since_bad, "consecutive_bad": self.consecutive_bad,
-            "streak_start": self.streak_start, "bad_steps": self.bad_steps, "rollbacks": self.rollbacks,
+            "loss_ema": self.loss_ema,
+            "good_steps": self.good_steps,
+            "lr_floor": self.lr_floor,
+            "steps_since_bad": self.steps_since_bad,
+            "consecutive_bad": self.consecutive_bad,
+            "streak_start": self.streak_start,
+            "bad_steps": self.bad_steps,
+            "rollbacks": self.rollbacks,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

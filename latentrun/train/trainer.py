@@ -4,6 +4,7 @@ log → evaluate → checkpoint. It owns nothing it can receive, and reads no co
 A step whose loss explodes skips its update; `LossGuard` decides what follows (a lower learning
 rate, and after a streak a rollback to an earlier checkpoint), and the trainer carries it out.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,10 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from loguru import logger
@@ -48,7 +50,7 @@ class TrainSettings:
     teacher_forcing: TeacherForcing
 
     @classmethod
-    def from_section(cls, section: dict[str, Any]) -> "TrainSettings":
+    def from_section(cls, section: dict[str, Any]) -> TrainSettings:
         values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
         values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
         return cls(**values)
@@ -217,9 +219,10 @@ class Trainer:
         Deliberately not a collective: whether a result is the best so far is decided by each rank
         on its own evaluation, which a GPU need not reproduce bit for bit on every rank."""
         if self.rank == 0:
-            checkpoint.save(self.checkpoint_dir / checkpoint.BEST_FILE,
-                            {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics,
-                             "config": self.config})
+            checkpoint.save(
+                self.checkpoint_dir / checkpoint.BEST_FILE,
+                {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config},
+            )
 
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> StepResult:
@@ -227,8 +230,13 @@ class Trainer:
         batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         self.model.train()
         with self.precision.autocast():
-            output = step_loss(self.forward, self.loss_fn, batch, teacher_forcing=self.settings.teacher_forcing(step),
-                               operand_width=self.task.operand_width)
+            output = step_loss(
+                self.forward,
+                self.loss_fn,
+                batch,
+                teacher_forcing=self.settings.teacher_forcing(step),
+                operand_width=self.task.operand_width,
+            )
         loss = output.loss.detach()
         grad_norm, threshold = None, self.clipper.threshold()
         # Judged on the mean over ranks, so every rank skips or updates alike: a backward skipped on
@@ -255,8 +263,13 @@ class Trainer:
         settings = self.settings
         last_step = min(settings.max_steps, stop_at) if stop_at else settings.max_steps
         previous_handlers = self._install_signal_handlers()
-        progress = tqdm(total=settings.max_steps, initial=self.state.step, disable=not sys.stderr.isatty(),
-                        dynamic_ncols=True, desc="train")
+        progress = tqdm(
+            total=settings.max_steps,
+            initial=self.state.step,
+            disable=not sys.stderr.isatty(),
+            dynamic_ncols=True,
+            desc="train",
+        )
         window_start, window_samples = time.perf_counter(), 0
         session_start = time.perf_counter()
         elapsed_before = self.state.elapsed_seconds
@@ -307,8 +320,10 @@ class Trainer:
         roll_back = self.guard.record_bad(step)
         scale = self.guard.lr_scale()
         path = self.save_emergency_checkpoint()
-        logger.warning(f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
-                       f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}")
+        logger.warning(
+            f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
+            f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}"
+        )
         if self.writer is not None:
             self.writer.add_scalar("train/emergency_lr_scale", scale, step)
         if roll_back:
@@ -331,8 +346,10 @@ class Trainer:
                 continue
             self.load_state_dict(state)
             self.guard.load_state_dict(guard_state)
-            logger.warning(f"rolled back to step {step} ({path.name}), rollback {self.guard.rollbacks} of "
-                           f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}")
+            logger.warning(
+                f"rolled back to step {step} ({path.name}), rollback {self.guard.rollbacks} of "
+                f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}"
+            )
             return
         raise TrainingDiverged(f"bad steps from step {first_bad} on, and no checkpoint before it to roll back to")
 
@@ -360,20 +377,30 @@ class Trainer:
             self.writer.add_scalar("train/emergency_lr_scale", scale, step)
             self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
         progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-        logger.info(f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
-                    f"grad_norm {grad_norm:.3f} clip {result.clip_threshold:.3g} {samples_per_sec:.0f} samples/s")
+        logger.info(
+            f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
+            f"grad_norm {grad_norm:.3f} clip {result.clip_threshold:.3g} {samples_per_sec:.0f} samples/s"
+        )
 
     def _evaluate(self, step: int) -> dict[str, float]:
-        metrics = evaluate(self.model, self.task.split("val"), self.loss_fn, self.settings.eval_batch_size, self.device,
-                           self.task.operand_width)
+        metrics = evaluate(
+            self.model,
+            self.task.split("val"),
+            self.loss_fn,
+            self.settings.eval_batch_size,
+            self.device,
+            self.task.operand_width,
+        )
         if self.writer is not None:
             for tag, value in metrics.items():
                 self.writer.add_scalar(tag, value, step)
             # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
             self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
         latent = f" latent_accuracy {metrics['val/latent_accuracy']:.4f}" if "val/latent_accuracy" in metrics else ""
-        logger.info(f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
-                    f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}")
+        logger.info(
+            f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
+            f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}"
+        )
         if self.state.improves_on_best(metrics):
             self.state.best_exact_match = metrics["val/exact_match"]
             self.state.best_val_loss = metrics["val/loss"]

@@ -1,26 +1,46 @@
 """latentrun.config.build: the train section reaches the clipper, loss guard, checkpointing and precision."""
+
 import torch
 
 from latentrun import config
 from latentrun.config import build
 from latentrun.models.layers import Block
 
-TRAIN = {"clip_mode": "autoclip", "max_grad_norm": 2.0, "clip_percentile": 25, "clip_window": 7,
-         "loss_spike_factor": None, "loss_average_decay": 0.9, "emergency_lr_factor": 0.25,
-         "emergency_recovery_steps": 9, "rollback_after": 2, "max_rollbacks": 4}
+TRAIN = {
+    "clip_mode": "autoclip",
+    "max_grad_norm": 2.0,
+    "clip_percentile": 25,
+    "clip_window": 7,
+    "loss_spike_factor": None,
+    "loss_average_decay": 0.9,
+    "emergency_lr_factor": 0.25,
+    "emergency_recovery_steps": 9,
+    "rollback_after": 2,
+    "max_rollbacks": 4,
+}
 
 
 def small_config(**train):
-    return config.resolve({"model": {"name": "simple_transformer", "d_model": 16, "num_layers": 2, "num_heads": 2},
-                           "train": {"device": "cpu", "batch_size": 4, **train}})
+    return config.resolve(
+        {
+            "model": {"name": "simple_transformer", "d_model": 16, "num_layers": 2, "num_heads": 2},
+            "train": {"device": "cpu", "batch_size": 4, **train},
+        }
+    )
 
 
 def test_clipper_and_guard_take_their_train_keys():
     clipper = build.build_clipper(TRAIN)
     assert (clipper.mode, clipper.max_norm, clipper.percentile, clipper.history.maxlen) == ("autoclip", 2.0, 25, 7)
     guard = build.build_loss_guard(TRAIN)
-    assert (guard.spike_factor, guard.average_decay, guard.lr_factor, guard.recovery_steps,
-            guard.rollback_after, guard.max_rollbacks) == (None, 0.9, 0.25, 9, 2, 4)
+    assert (
+        guard.spike_factor,
+        guard.average_decay,
+        guard.lr_factor,
+        guard.recovery_steps,
+        guard.rollback_after,
+        guard.max_rollbacks,
+    ) == (None, 0.9, 0.25, 9, 2, 4)
 
 
 def test_gradient_checkpointing_is_switched_on_in_every_block():

@@ -1,4 +1,5 @@
 """latentrun.config: YAML 1.2 parsing, file:line problems, overrides, defaults, dump/load."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from latentrun.config import loader as config
 from latentrun.config import ConfigError
+from latentrun.config import loader as config
 
 FULL = """\
 experiment: full_run
@@ -59,6 +60,7 @@ def problems_in(tmp_path: Path, text: str | bytes, overrides: tuple[str, ...] = 
 
 # --- the schema and defaults ---------------------------------------------------------------------
 
+
 def test_schema_is_valid_draft_2020_12_and_its_defaults_resolve():
     jsonschema.Draft202012Validator.check_schema(config.load_schema())
     resolved = config.resolve({})
@@ -69,10 +71,24 @@ def test_schema_is_valid_draft_2020_12_and_its_defaults_resolve():
 def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
     cfg = config.load(write(tmp_path, "seed: 1\ntrain: {max_steps: 5}\n"))
     assert cfg["seed"] == 1
-    assert cfg["model"] == {"name": "latent_transformer", "d_model": 384, "num_layers": 4, "num_heads": 8,
-                            "mlp_ratio": 4, "dropout": 0.0, "num_latent": 8, "latent_mode": "pause"}
-    assert cfg["optimizer"] == {"name": "adamw", "lr": 0.0003, "weight_decay": 0.01, "beta1": 0.9,
-                                "beta2": 0.98, "eps": 1e-08}
+    assert cfg["model"] == {
+        "name": "latent_transformer",
+        "d_model": 384,
+        "num_layers": 4,
+        "num_heads": 8,
+        "mlp_ratio": 4,
+        "dropout": 0.0,
+        "num_latent": 8,
+        "latent_mode": "pause",
+    }
+    assert cfg["optimizer"] == {
+        "name": "adamw",
+        "lr": 0.0003,
+        "weight_decay": 0.01,
+        "beta1": 0.9,
+        "beta2": 0.98,
+        "eps": 1e-08,
+    }
     assert cfg["loss"] == {"name": "cross_entropy", "latent_supervision_weight": 0.0}
     assert cfg["train"]["max_steps"] == 5 and cfg["train"]["batch_size"] == 256
     assert cfg["train"]["device"] == "auto"
@@ -98,8 +114,7 @@ def test_experiment_defaults_to_the_file_stem(tmp_path):
     assert config.load(write(tmp_path, "experiment: named\n", "x.yaml"))["experiment"] == "named"
     assert config.load(write(tmp_path, "seed: 1\n", "y.yaml"), ["experiment=null"])["experiment"] == "y"
     path = write(tmp_path, "seed: 1\n", "has space.yaml")
-    assert problems(path) == [
-        f"{path}: experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}$, got 'has space'"]
+    assert problems(path) == [f"{path}: experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}$, got 'has space'"]
 
 
 def test_run_control_keys_are_real_keys():
@@ -109,6 +124,7 @@ def test_run_control_keys_are_real_keys():
 
 # --- YAML 1.2 scalars ----------------------------------------------------------------------------
 
+
 def test_yaml_1_2_numbers_in_a_file(tmp_path):
     cfg = config.load(write(tmp_path, FULL))
     assert cfg["optimizer"]["lr"] == 0.001 and type(cfg["optimizer"]["lr"]) is float
@@ -117,13 +133,37 @@ def test_yaml_1_2_numbers_in_a_file(tmp_path):
     assert (cfg["seed"], cfg["train"]["max_steps"], cfg["train"]["log_every"]) == (12, 31, 15)
 
 
-@pytest.mark.parametrize("text, value", [
-    ("3e-4", 0.0003), ("3.0e-4", 0.0003), ("1.", 1.0), (".5", 0.5), ("+1", 1), ("-012", -12),
-    ("0o17", 15), ("0x1F", 31), ("null", None), ("~", None), ("", None), ("NULL", None),
-    ("true", True), ("False", False), ("TRUE", True), ("yes", "yes"), ("no", "no"), ("on", "on"),
-    ("off", "off"), ("2020-01-01", "2020-01-01"), ("'12'", "12"), ('"true"', "true"),
-    ("1_000", "1_000"), ("0b101", "0b101"), ("!!float 1", 1.0), ("!!str 012", "012"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("3e-4", 0.0003),
+        ("3.0e-4", 0.0003),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("+1", 1),
+        ("-012", -12),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("null", None),
+        ("~", None),
+        ("", None),
+        ("NULL", None),
+        ("true", True),
+        ("False", False),
+        ("TRUE", True),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("2020-01-01", "2020-01-01"),
+        ("'12'", "12"),
+        ('"true"', "true"),
+        ("1_000", "1_000"),
+        ("0b101", "0b101"),
+        ("!!float 1", 1.0),
+        ("!!str 012", "012"),
+    ],
+)
 def test_override_values_follow_yaml_1_2(text, value):
     key, parsed = config.parse_override(f"a.b={text}")
     assert key == "a.b"
@@ -153,28 +193,34 @@ def test_quoted_number_is_a_string(tmp_path):
 
 # --- schema problems -----------------------------------------------------------------------------
 
+
 def test_unknown_top_level_key(tmp_path):
     path, found = problems_in(tmp_path, "seed: 1\nseeed: 2\nlr: 0.1\n")
-    assert found == [f"{path}:2: seeed: unknown key 'seeed' (did you mean 'seed'?)",
-                     f"{path}:3: lr: unknown key 'lr' (did you mean 'optimizer.lr'?)"]
+    assert found == [
+        f"{path}:2: seeed: unknown key 'seeed' (did you mean 'seed'?)",
+        f"{path}:3: lr: unknown key 'lr' (did you mean 'optimizer.lr'?)",
+    ]
 
 
 def test_unknown_nested_keys(tmp_path):
     path, found = problems_in(tmp_path, "optimizer:\n  name: adamw\n  lrr: 0.1\ntrain:\n  batch_sise: 3\n")
-    assert found == [f"{path}:3: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)",
-                     f"{path}:5: train.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)"]
+    assert found == [
+        f"{path}:3: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)",
+        f"{path}:5: train.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)",
+    ]
 
 
 def test_parameter_of_another_entry_is_unknown(tmp_path):
     path, found = problems_in(tmp_path, "model:\n  name: simple_transformer\n  num_latent: 4\n")
-    assert found == [
-        f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
+    assert found == [f"{path}:3: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)"]
 
 
 def test_misspelt_registry_name_is_the_only_problem(tmp_path):
     path, found = problems_in(tmp_path, "seed: 1\nmodel:\n  name: latent_transformr\n  d_model: 64\n")
-    assert found == [f"{path}:3: model.name: unknown model 'latent_transformr' (did you mean "
-                     "'latent_transformer'?); known: latent_transformer, simple_transformer"]
+    assert found == [
+        f"{path}:3: model.name: unknown model 'latent_transformr' (did you mean "
+        "'latent_transformer'?); known: latent_transformer, simple_transformer"
+    ]
 
 
 def test_bad_parameter_value_is_not_also_reported_as_unknown(tmp_path):
@@ -187,40 +233,47 @@ def test_missing_name_is_reported_at_the_section(tmp_path):
     assert found == [f"{path}:2: model: missing required key 'name'"]
 
 
-@pytest.mark.parametrize("line, problem", [
-    ("train: {max_steps: abc}", "train.max_steps: expected an integer, got string 'abc'"),
-    ("train: {max_steps: 1.0}", "train.max_steps: expected an integer, got float 1.0"),
-    ("seed: true", "seed: expected an integer, got boolean true"),
-    ("optimizer: {name: adamw, lr: abc}", "optimizer.lr: expected a number, got string 'abc'"),
-    ("optimizer: {name: adamw, lr: .nan}", "optimizer.lr: expected a finite number, got float .nan"),
-    ("dataset: {name: multiplication, operand_width: x}",
-     "dataset.operand_width: expected an integer or null, got string 'x'"),
-    ("train: null", "train: expected a mapping, got null"),
-    ("model: [1]", "model: expected a mapping, got a list"),
-    ("optimizer: {name: adamw, lr: 0}", "optimizer.lr: must be > 0, got 0"),
-    ("optimizer: {name: adamw, beta2: 1.0}", "optimizer.beta2: must be < 1, got 1.0"),
-    ("seed: -1", "seed: must be >= 0, got -1"),
-    ("dataset: {name: multiplication, holdout_fraction: 0.7}",
-     "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
-    ("experiment: 'a b'", "experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$, got 'a b'"),
-    ("dataset: {name: multiplication, sampling: digit}",
-     "dataset.sampling: must be one of 'value', 'digits', got 'digit' (did you mean 'digits'?)"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ("train: {max_steps: abc}", "train.max_steps: expected an integer, got string 'abc'"),
+        ("train: {max_steps: 1.0}", "train.max_steps: expected an integer, got float 1.0"),
+        ("seed: true", "seed: expected an integer, got boolean true"),
+        ("optimizer: {name: adamw, lr: abc}", "optimizer.lr: expected a number, got string 'abc'"),
+        ("optimizer: {name: adamw, lr: .nan}", "optimizer.lr: expected a finite number, got float .nan"),
+        (
+            "dataset: {name: multiplication, operand_width: x}",
+            "dataset.operand_width: expected an integer or null, got string 'x'",
+        ),
+        ("train: null", "train: expected a mapping, got null"),
+        ("model: [1]", "model: expected a mapping, got a list"),
+        ("optimizer: {name: adamw, lr: 0}", "optimizer.lr: must be > 0, got 0"),
+        ("optimizer: {name: adamw, beta2: 1.0}", "optimizer.beta2: must be < 1, got 1.0"),
+        ("seed: -1", "seed: must be >= 0, got -1"),
+        ("dataset: {name: multiplication, holdout_fraction: 0.7}", "dataset.holdout_fraction: must be <= 0.5, got 0.7"),
+        ("experiment: 'a b'", "experiment: must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$, got 'a b'"),
+        (
+            "dataset: {name: multiplication, sampling: digit}",
+            "dataset.sampling: must be one of 'value', 'digits', got 'digit' (did you mean 'digits'?)",
+        ),
+    ],
+)
 def test_wrong_types_and_out_of_range_values(tmp_path, line, problem):
     path, found = problems_in(tmp_path, f"# a comment\n{line}\n")
     assert found == [f"{path}:2: {problem}"]
 
 
 def test_all_problems_reported_together_sorted_by_line(tmp_path):
-    text = ("train:\n  max_steps: 0\n  device: cuda:0\n"
-            "optimizer: {name: adamw, lr: -1}\n"
-            "seed: x\n"
-            "model: {name: latent_transformer, num_heads: 0, bogus: 1}\n")
+    text = (
+        "train:\n  max_steps: 0\n  device: cuda:0\n"
+        "optimizer: {name: adamw, lr: -1}\n"
+        "seed: x\n"
+        "model: {name: latent_transformer, num_heads: 0, bogus: 1}\n"
+    )
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:2: train.max_steps: must be >= 1, got 0",
-        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0'"
-        " (did you mean 'cuda'?)",
+        f"{path}:3: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'cuda:0' (did you mean 'cuda'?)",
         f"{path}:4: optimizer.lr: must be > 0, got -1",
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
@@ -230,9 +283,11 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
 
 
 def test_cross_field_checks(tmp_path):
-    text = ("dataset:\n  name: multiplication\n  min_digits: 3\n  max_digits: 2\n"
-            "  operand_width: 1\n  product_width: 3\n"
-            "model:\n  name: latent_transformer\n  d_model: 64\n  num_heads: 6\n")
+    text = (
+        "dataset:\n  name: multiplication\n  min_digits: 3\n  max_digits: 2\n"
+        "  operand_width: 1\n  product_width: 3\n"
+        "model:\n  name: latent_transformer\n  d_model: 64\n  num_heads: 6\n"
+    )
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:3: dataset.min_digits: min_digits (3) must be <= max_digits (2)",
@@ -242,8 +297,10 @@ def test_cross_field_checks(tmp_path):
 
 
 def test_cross_field_checks_blame_the_key_the_user_wrote(tmp_path):
-    text = ("dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\n"
-            "model:\n  name: simple_transformer\n  d_model: 100\n")
+    text = (
+        "dataset:\n  name: multiplication\n  max_digits: 3\n  product_width: 5\n"
+        "model:\n  name: simple_transformer\n  d_model: 100\n"
+    )
     path, found = problems_in(tmp_path, text)
     assert found == [
         f"{path}:4: dataset.product_width: product_width (5) must be >= 2 * max_digits (6)",
@@ -260,21 +317,32 @@ def test_cross_field_checks_accept_consistent_widths(tmp_path):
 def test_step_supervision_needs_latent_tokens(tmp_path):
     text = "model: {name: simple_transformer}\nloss:\n  name: combined\n  latent_supervision_weight: 1\n"
     path, found = problems_in(tmp_path, text)
-    assert found == [f"{path}:4: loss.latent_supervision_weight: step supervision needs latent tokens: "
-                     "a latent_transformer with num_latent >= 1 (model is simple_transformer)"]
-    path, found = problems_in(tmp_path, "model: {name: latent_transformer, num_latent: 0}\n",
-                              ("loss.latent_supervision_weight=0.5",))
-    assert found == ["--set loss.latent_supervision_weight=0.5: loss.latent_supervision_weight: step supervision "
-                     "needs latent tokens: a latent_transformer with num_latent >= 1 (model is latent_transformer, "
-                     "num_latent 0)"]
+    assert found == [
+        f"{path}:4: loss.latent_supervision_weight: step supervision needs latent tokens: "
+        "a latent_transformer with num_latent >= 1 (model is simple_transformer)"
+    ]
+    path, found = problems_in(
+        tmp_path, "model: {name: latent_transformer, num_latent: 0}\n", ("loss.latent_supervision_weight=0.5",)
+    )
+    assert found == [
+        "--set loss.latent_supervision_weight=0.5: loss.latent_supervision_weight: step supervision "
+        "needs latent tokens: a latent_transformer with num_latent >= 1 (model is latent_transformer, "
+        "num_latent 0)"
+    ]
     assert config.load(write(tmp_path, "loss: {name: cross_entropy, latent_supervision_weight: 1}\n"))
 
 
 def test_teacher_forcing_is_a_nested_section_with_defaults_and_checks(tmp_path):
     assert config.load(write(tmp_path, "seed: 1\n"))["train"]["teacher_forcing"] == {
-        "schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 1.0}
-    cfg = config.load(write(tmp_path, "train:\n  teacher_forcing: {schedule: cosine, end_step: 50}\n"),
-                      ["train.teacher_forcing.min_ratio=0.25"])
+        "schedule": "linear",
+        "start_step": 0,
+        "end_step": 0,
+        "min_ratio": 1.0,
+    }
+    cfg = config.load(
+        write(tmp_path, "train:\n  teacher_forcing: {schedule: cosine, end_step: 50}\n"),
+        ["train.teacher_forcing.min_ratio=0.25"],
+    )
     assert cfg["train"]["teacher_forcing"] == {"schedule": "cosine", "start_step": 0, "end_step": 50, "min_ratio": 0.25}
     text = "train:\n  teacher_forcing:\n    schedule: linaer\n    start_step: 9\n    end_step: 3\n    ratio: 1\n"
     path, found = problems_in(tmp_path, text)
@@ -291,8 +359,10 @@ def test_teacher_forcing_is_a_nested_section_with_defaults_and_checks(tmp_path):
 def test_resolve_uses_given_lines():
     with pytest.raises(ConfigError) as info:
         config.resolve({"seed": "x", "train": {"max_steps": 0}}, "a.yaml", {("seed",): 4, ("train",): 6})
-    assert single_line_problems(info.value) == ["a.yaml:4: seed: expected an integer, got string 'x'",
-                                                "a.yaml:6: train.max_steps: must be >= 1, got 0"]
+    assert single_line_problems(info.value) == [
+        "a.yaml:4: seed: expected an integer, got string 'x'",
+        "a.yaml:6: train.max_steps: must be >= 1, got 0",
+    ]
     with pytest.raises(ConfigError) as info:
         config.resolve([1, 2])
     assert single_line_problems(info.value) == ["<config>: expected a mapping of sections, got a list"]
@@ -300,28 +370,40 @@ def test_resolve_uses_given_lines():
 
 # --- YAML problems -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, problem", [
-    ("seed: 1\ntrain:\n  max_steps: 3\n  max_steps: 4\n",
-     "4: train.max_steps: duplicate key 'max_steps' (first on line 3)"),
-    ("seed: 1\ntrain: !!python/object:os.system {}\n",
-     "2: train: Python/custom tags are not allowed (found !!python/object:os.system)"),
-    ("seed: !!python/name:os.system\n",
-     "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)"),
-    ("train:\n  device: !gpu cuda\n", "2: train.device: Python/custom tags are not allowed (found !gpu)"),
-    ("seed: !!timestamp 2020-01-01\n", "1: seed: Python/custom tags are not allowed (found !!timestamp)"),
-    ("seed: !!int abc\n", "1: seed: 'abc' is not a valid !!int"),
-    ("train:\n\tmax_steps: 5\n", "2: tab character in indentation; use spaces"),
-    ("seed: 1\ntrain: {max_steps: 5\nloss: 3\n",
-     "3: invalid YAML: expected ',' or '}', but got ':' (while parsing a flow mapping)"),
-    ("seed: 1\nexperiment: a: b\n", "2: invalid YAML: mapping values are not allowed here"),
-    ("- seed\n- 1\n", "1: expected a mapping of sections at the top level, got a list"),
-    ("just text\n", "1: expected a mapping of sections at the top level, got string 'just text'"),
-    ("seed: 1\n---\nseed: 2\n", "2: more than one YAML document (---) in the file; expected one"),
-    ("base: &b 1\nseed: *b\n", "1: anchors and aliases (&a, *a) are not allowed; write the value out"),
-    ("seed: 1\n3: x\n", "2: keys must be strings, got integer 3"),
-    ("train:\n  true: 1\n", "2: train: keys must be strings, got boolean true"),
-    ("seed: 1\nexperiment: a\x07\n", "2: character #x0007 is not allowed in YAML"),
-])
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            "seed: 1\ntrain:\n  max_steps: 3\n  max_steps: 4\n",
+            "4: train.max_steps: duplicate key 'max_steps' (first on line 3)",
+        ),
+        (
+            "seed: 1\ntrain: !!python/object:os.system {}\n",
+            "2: train: Python/custom tags are not allowed (found !!python/object:os.system)",
+        ),
+        (
+            "seed: !!python/name:os.system\n",
+            "1: seed: Python/custom tags are not allowed (found !!python/name:os.system)",
+        ),
+        ("train:\n  device: !gpu cuda\n", "2: train.device: Python/custom tags are not allowed (found !gpu)"),
+        ("seed: !!timestamp 2020-01-01\n", "1: seed: Python/custom tags are not allowed (found !!timestamp)"),
+        ("seed: !!int abc\n", "1: seed: 'abc' is not a valid !!int"),
+        ("train:\n\tmax_steps: 5\n", "2: tab character in indentation; use spaces"),
+        (
+            "seed: 1\ntrain: {max_steps: 5\nloss: 3\n",
+            "3: invalid YAML: expected ',' or '}', but got ':' (while parsing a flow mapping)",
+        ),
+        ("seed: 1\nexperiment: a: b\n", "2: invalid YAML: mapping values are not allowed here"),
+        ("- seed\n- 1\n", "1: expected a mapping of sections at the top level, got a list"),
+        ("just text\n", "1: expected a mapping of sections at the top level, got string 'just text'"),
+        ("seed: 1\n---\nseed: 2\n", "2: more than one YAML document (---) in the file; expected one"),
+        ("base: &b 1\nseed: *b\n", "1: anchors and aliases (&a, *a) are not allowed; write the value out"),
+        ("seed: 1\n3: x\n", "2: keys must be strings, got integer 3"),
+        ("train:\n  true: 1\n", "2: train: keys must be strings, got boolean true"),
+        ("seed: 1\nexperiment: a\x07\n", "2: character #x0007 is not allowed in YAML"),
+    ],
+)
 def test_yaml_problems_have_file_and_line(tmp_path, text, problem):
     path, found = problems_in(tmp_path, text)
     assert found == [f"{path}:{problem}"]
@@ -329,8 +411,10 @@ def test_yaml_problems_have_file_and_line(tmp_path, text, problem):
 
 def test_duplicates_in_one_file_are_all_reported(tmp_path):
     path, found = problems_in(tmp_path, "seed: 1\nseed: 2\ntrain: {device: cpu, device: cuda}\n")
-    assert found == [f"{path}:2: seed: duplicate key 'seed' (first on line 1)",
-                     f"{path}:3: train.device: duplicate key 'device' (first on line 3)"]
+    assert found == [
+        f"{path}:2: seed: duplicate key 'seed' (first on line 1)",
+        f"{path}:3: train.device: duplicate key 'device' (first on line 3)",
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n\n   # and another\n", "---\n"])
@@ -363,6 +447,7 @@ def test_recursion_error_becomes_config_error(tmp_path, monkeypatch):
 
 # --- overrides -----------------------------------------------------------------------------------
 
+
 def test_overrides_apply_before_validation(tmp_path):
     cfg = config.load(write(tmp_path, FULL), ["optimizer.lr=3e-4", "train.max_steps=7", "model.num_layers=1"])
     assert cfg["optimizer"]["lr"] == 0.0003 and cfg["train"]["max_steps"] == 7
@@ -375,32 +460,43 @@ def test_override_creates_a_missing_section_with_its_default_entry(tmp_path):
     assert cfg["scheduler"] == {"name": "constant", "warmup_steps": 0}
 
 
-@pytest.mark.parametrize("override, problem", [
-    ("optimizer.lr", "--set optimizer.lr: expected KEY=VALUE, e.g. --set optimizer.lr=3e-4"),
-    ("=3", "--set =3: empty key; expected a dotted key such as optimizer.lr"),
-    ("optimizer..lr=3", "--set optimizer..lr=3: empty key; expected a dotted key such as optimizer.lr"),
-    ("seed=[1", "--set seed=[1: cannot parse value '[1': invalid YAML: expected ',' or ']', "
-     "but got '<stream end>' (while parsing a flow sequence)"),
-    ("seed={a: 1}", "--set seed={a: 1}: value must be a single YAML scalar, got '{a: 1}'"),
-    ("seed=!!python/object:x 1", "--set seed=!!python/object:x 1: Python/custom tags are not allowed "
-     "(found !!python/object:x)"),
-    ("optimizer.lr=abc", "--set optimizer.lr=abc: optimizer.lr: expected a number, got string 'abc'"),
-    ("optimizer.lrr=0.1", "--set optimizer.lrr=0.1: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)"),
-    ("optimzer.lr=0.1",
-     "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
-    ("seed.value=3", "--set seed.value=3: seed: is integer 7, not a section; cannot set 'value' inside it"),
-    ("train.device=yes",
-     "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'"),
-])
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ("optimizer.lr", "--set optimizer.lr: expected KEY=VALUE, e.g. --set optimizer.lr=3e-4"),
+        ("=3", "--set =3: empty key; expected a dotted key such as optimizer.lr"),
+        ("optimizer..lr=3", "--set optimizer..lr=3: empty key; expected a dotted key such as optimizer.lr"),
+        (
+            "seed=[1",
+            "--set seed=[1: cannot parse value '[1': invalid YAML: expected ',' or ']', "
+            "but got '<stream end>' (while parsing a flow sequence)",
+        ),
+        ("seed={a: 1}", "--set seed={a: 1}: value must be a single YAML scalar, got '{a: 1}'"),
+        (
+            "seed=!!python/object:x 1",
+            "--set seed=!!python/object:x 1: Python/custom tags are not allowed (found !!python/object:x)",
+        ),
+        ("optimizer.lr=abc", "--set optimizer.lr=abc: optimizer.lr: expected a number, got string 'abc'"),
+        ("optimizer.lrr=0.1", "--set optimizer.lrr=0.1: optimizer.lrr: unknown key 'lrr' (did you mean 'lr'?)"),
+        ("optimzer.lr=0.1", "--set optimzer.lr=0.1: optimzer: unknown key 'optimzer' (did you mean 'optimizer'?)"),
+        ("seed.value=3", "--set seed.value=3: seed: is integer 7, not a section; cannot set 'value' inside it"),
+        (
+            "train.device=yes",
+            "--set train.device=yes: train.device: must be one of 'auto', 'cpu', 'cuda', 'mps', got 'yes'",
+        ),
+    ],
+)
 def test_bad_overrides(tmp_path, override, problem):
     assert problems(write(tmp_path, FULL), (override,)) == [problem]
 
 
 def test_override_problems_follow_file_problems_in_flag_order(tmp_path):
     path, found = problems_in(tmp_path, "seed: x\n", ("train.max_steps=0", "optimizer.lr=-1"))
-    assert found == [f"{path}:1: seed: expected an integer, got string 'x'",
-                     "--set train.max_steps=0: train.max_steps: must be >= 1, got 0",
-                     "--set optimizer.lr=-1: optimizer.lr: must be > 0, got -1"]
+    assert found == [
+        f"{path}:1: seed: expected an integer, got string 'x'",
+        "--set train.max_steps=0: train.max_steps: must be >= 1, got 0",
+        "--set optimizer.lr=-1: optimizer.lr: must be > 0, got -1",
+    ]
 
 
 def test_override_of_a_bad_file_value_clears_the_file_problem(tmp_path):
@@ -416,10 +512,12 @@ def test_apply_overrides_on_a_resolved_config_copies_it():
         config.resolve(changed, "config.yaml")
     assert single_line_problems(info.value) == [
         "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)",
-        "config.yaml: model.latent_mode: unknown key 'latent_mode' (a parameter of latent_transformer only)"]
+        "config.yaml: model.latent_mode: unknown key 'latent_mode' (a parameter of latent_transformer only)",
+    ]
 
 
 # --- dump, diff, errors --------------------------------------------------------------------------
+
 
 def test_dump_load_round_trip(tmp_path):
     cfg = config.load(write(tmp_path, FULL), ["experiment='012'", "optimizer.weight_decay=0"])

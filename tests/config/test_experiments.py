@@ -1,4 +1,5 @@
 """Every shipped experiment validates, builds, and runs a forward and backward pass."""
+
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json
 def test_the_expected_experiments_ship():
     names = {path.stem for path in EXPERIMENTS}
     assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
-    compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in ("simple", "pause", "recurrent", "supervised")}
+    compared = {
+        f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in ("simple", "pause", "recurrent", "supervised")
+    }
     assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
 
 
@@ -24,8 +27,11 @@ def test_the_expected_experiments_ship():
 def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
     """Equal data, optimizer, schedule and step budget; parameter counts within 10%."""
     root = Path(__file__).resolve().parents[2] / "experiments"
-    names = ([f"compare_{digits}digit_{kind}" for kind in ("simple", "pause", "recurrent", "supervised")]
-             if digits < 4 else ["simple_4digit_gpu", "latent_4digit_gpu"])
+    names = (
+        [f"compare_{digits}digit_{kind}" for kind in ("simple", "pause", "recurrent", "supervised")]
+        if digits < 4
+        else ["simple_4digit_gpu", "latent_4digit_gpu"]
+    )
     resolved = [config.load(root / f"{name}.yaml") for name in names]
     for other in resolved[1:]:
         changed = {key.split(".")[0] for key in config.diff(resolved[0], other)}

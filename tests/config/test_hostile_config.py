@@ -1,6 +1,7 @@
 """Hostile experiment files and --set values: whatever the bytes, `run.py` answers exit 0 (a valid
 config) or exit 2 with `error:` lines, and never a traceback. Property-based (hypothesis) over
 mutations of a real experiment file, plus the named attacks that must always be exit 2."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,23 +18,80 @@ from latentrun.cli import main
 SMOKE_TEXT = (Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml").read_text()
 SMOKE_LINES = SMOKE_TEXT.splitlines(keepends=True)
 
+
 # Derandomized so that a CI failure replays locally; a few seconds in all. For a deeper hunt, raise
 # max_examples and drop derandomize (6000 random examples found nothing more when this was written).
 def property_test(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
 
 # Fragments an attacker (or a bad paste) would put into a YAML file.
 SNIPPETS = [
-    "!!python/object/apply:os.system ['touch pwned']", "!!python/name:os.system", "!!python/object/new:os.system [x]",
-    "!!binary aGVsbG8=", "!!set {a}", "!!timestamp 2001-12-14", "!custom 1", "!!float abc", "!!int 1.5",
-    "&anchor 1", "*anchor", "<<: *base", "[" * 200, "{" * 200, "]", "}", "---", "...", "? [a, b]\n: 1", "%YAML 1.1\n---",
-    "\t", "\x00", "\x1b[31m", "\ufeff", "\ud7ff", "\r", "\u2028", "'", '"', "\\", "#", ":", "- ", "|", ">", "@", "`",
-    "9" * 5000, "1e999", "-.inf", ".nan", "0x", "0o9", "1_000", "yes", "~", "null", "true", "True", "012",
-    "a" * 2000, "é", "😀",
+    "!!python/object/apply:os.system ['touch pwned']",
+    "!!python/name:os.system",
+    "!!python/object/new:os.system [x]",
+    "!!binary aGVsbG8=",
+    "!!set {a}",
+    "!!timestamp 2001-12-14",
+    "!custom 1",
+    "!!float abc",
+    "!!int 1.5",
+    "&anchor 1",
+    "*anchor",
+    "<<: *base",
+    "[" * 200,
+    "{" * 200,
+    "]",
+    "}",
+    "---",
+    "...",
+    "? [a, b]\n: 1",
+    "%YAML 1.1\n---",
+    "\t",
+    "\x00",
+    "\x1b[31m",
+    "\ufeff",
+    "\ud7ff",
+    "\r",
+    "\u2028",
+    "'",
+    '"',
+    "\\",
+    "#",
+    ":",
+    "- ",
+    "|",
+    ">",
+    "@",
+    "`",
+    "9" * 5000,
+    "1e999",
+    "-.inf",
+    ".nan",
+    "0x",
+    "0o9",
+    "1_000",
+    "yes",
+    "~",
+    "null",
+    "true",
+    "True",
+    "012",
+    "a" * 2000,
+    "é",
+    "😀",
 ]
-hostile_text = st.one_of(st.sampled_from(SNIPPETS), st.text(max_size=40),
-                         st.text(alphabet=st.sampled_from("[]{}:,-?!&*#'\"|> \n\t\\0123456789.eE+"), max_size=60))
+hostile_text = st.one_of(
+    st.sampled_from(SNIPPETS),
+    st.text(max_size=40),
+    st.text(alphabet=st.sampled_from("[]{}:,-?!&*#'\"|> \n\t\\0123456789.eE+"), max_size=60),
+)
 
 
 @st.composite
@@ -46,7 +104,7 @@ def mutated_experiment(draw) -> bytes:
         if kind == "insert":
             text = text[:at] + draw(hostile_text) + text[at:]
         elif kind == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 50)):]
+            text = text[:at] + text[at + draw(st.integers(1, 50)) :]
         else:
             lines = text.splitlines(keepends=True) or [""]
             index = draw(st.integers(0, len(lines) - 1))
@@ -115,14 +173,15 @@ def test_random_bytes_are_exit_2(data):
 
 
 @property_test(50)
-@given(st.sampled_from(["optimizer.lr", "train.max_steps", "model", "seed", "a.b.c", "train.device", ""]),
-       hostile_text)
+@given(st.sampled_from(["optimizer.lr", "train.max_steps", "model", "seed", "a.b.c", "train.device", ""]), hostile_text)
 def test_hostile_set_values_get_a_config_or_exit_2(key, value):
     assert_clean_answer(*validate(SMOKE_TEXT.encode(), f"{key}={value}"))
 
 
 ALWAYS_REFUSED = {
-    "python tag running a command": SMOKE_TEXT.replace("seed: 0", "seed: !!python/object/apply:os.system ['touch pwned']"),
+    "python tag running a command": SMOKE_TEXT.replace(
+        "seed: 0", "seed: !!python/object/apply:os.system ['touch pwned']"
+    ),
     "python tag naming a function": SMOKE_TEXT.replace("seed: 0", "seed: !!python/name:os.system"),
     "python tag on a section": SMOKE_TEXT.replace("model:\n", "model: !!python/object:argparse.Namespace\n"),
     "billion laughs": "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\n" + SMOKE_TEXT,

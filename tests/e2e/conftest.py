@@ -21,8 +21,15 @@ def run_cli(*args: str) -> int:
 def run_process(*args: str, **kwargs) -> subprocess.Popen:
     """Start `python run.py ARGS` as a separate process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *map(str, args)], cwd=kwargs.pop("cwd", ROOT),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *map(str, args)],
+        cwd=kwargs.pop("cwd", ROOT),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def only_run(runs_dir: Path) -> Path:

@@ -1,16 +1,25 @@
 """Every user mistake: exit 2, one clear line naming file:line:key, never a traceback."""
+
 import pytest
 from conftest import ROOT, run_cli, run_process
 
 GOOD = (ROOT / "experiments" / "smoke.yaml").read_text()
 
 BAD_FILES = {
-    "unknown_key": (GOOD.replace("  num_latent: 2", "  num_latnt: 2"), r":10: model.num_latnt: .*did you mean 'num_latent'"),
-    "misspelt_registry_name": (GOOD.replace("name: latent_transformer", "name: latent_transformr"),
-                               r":6: model.name: .*did you mean 'latent_transformer'"),
+    "unknown_key": (
+        GOOD.replace("  num_latent: 2", "  num_latnt: 2"),
+        r":10: model.num_latnt: .*did you mean 'num_latent'",
+    ),
+    "misspelt_registry_name": (
+        GOOD.replace("name: latent_transformer", "name: latent_transformr"),
+        r":6: model.name: .*did you mean 'latent_transformer'",
+    ),
     "wrong_type": (GOOD.replace("max_steps: 40", "max_steps: forty"), r":27: train.max_steps: .*integer"),
     "out_of_range": (GOOD.replace("lr: 1e-3", "lr: -1e-3"), r":22: optimizer.lr: "),
-    "duplicate_key": (GOOD.replace("  max_steps: 40", "  max_steps: 40\n  max_steps: 50"), r":28: .*max_steps.*duplicate"),
+    "duplicate_key": (
+        GOOD.replace("  max_steps: 40", "  max_steps: 40\n  max_steps: 50"),
+        r":28: .*max_steps.*duplicate",
+    ),
     "python_tag": (GOOD.replace("seed: 0", "seed: !!python/object/apply:os.system ['echo hi']"), r":4: .*tag"),
     "tab_indentation": (GOOD.replace("  d_model: 32", "\td_model: 32"), r":7: .*tab"),
     "syntax_error": (GOOD.replace("  d_model: 32", "  d_model: [32"), r":\d+: "),
@@ -39,11 +48,14 @@ def test_missing_file(tmp_path, capsys):
     assert "nope.yaml" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("override,pattern", [
-    ("optimizer.lr=abc", r"--set optimizer.lr=abc: optimizer.lr: "),
-    ("optimizer.lrr=1", r"did you mean 'lr'"),
-    ("train.max_steps", r"--set train.max_steps"),
-])
+@pytest.mark.parametrize(
+    "override,pattern",
+    [
+        ("optimizer.lr=abc", r"--set optimizer.lr=abc: optimizer.lr: "),
+        ("optimizer.lrr=1", r"did you mean 'lr'"),
+        ("train.max_steps", r"--set train.max_steps"),
+    ],
+)
 def test_bad_set_exits_2(override, pattern, tmp_path, capsys):
     import re
 
@@ -71,13 +83,16 @@ def test_resume_refuses_computation_changes_without_force(tmp_path, capsys):
     assert history[2]["changes"] == {"optimizer.lr": [0.001, 0.01]} and history[2]["forced"]
 
 
-@pytest.mark.parametrize("args", [
-    ["--resume", "runs/does-not-exist"],
-    ["predict", "runs/does-not-exist", "1*2"],
-    [],
-    ["experiments/smoke.yaml", "--resume", "x"],
-    ["experiments/smoke.yaml", "--stop-at", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--resume", "runs/does-not-exist"],
+        ["predict", "runs/does-not-exist", "1*2"],
+        [],
+        ["experiments/smoke.yaml", "--resume", "x"],
+        ["experiments/smoke.yaml", "--stop-at", "0"],
+    ],
+)
 def test_usage_errors_exit_2(args, capsys):
     assert run_cli(*args) == 2
     assert "Traceback" not in capsys.readouterr().err

@@ -1,11 +1,20 @@
 """AutoClip through whole runs: the threshold follows recent norms, is logged, and resumes bitwise."""
+
 import pytest
 from conftest import assert_states_equal, only_run, run_cli, scalars
 
 from latentrun.runs import checkpoint
 
-SETTINGS = ("--set", "train.max_steps=20", "--set", "train.clip_mode=autoclip", "--set", "train.clip_percentile=25",
-            "--set", "train.clip_window=8")
+SETTINGS = (
+    "--set",
+    "train.max_steps=20",
+    "--set",
+    "train.clip_mode=autoclip",
+    "--set",
+    "train.clip_percentile=25",
+    "--set",
+    "train.clip_window=8",
+)
 
 
 def final_state(run_dir):

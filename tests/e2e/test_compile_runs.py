@@ -1,4 +1,5 @@
 """train.compile: training goes through torch.compile, checkpoints keep the plain parameter names."""
+
 import torch
 from conftest import assert_states_equal, only_run, run_cli
 

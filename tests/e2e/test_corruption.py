@@ -1,5 +1,6 @@
 """Resume verifies each checkpoint against the manifest's SHA-256, skips a bad one with a warning
 naming it, falls back to the previous good one, and still ends bitwise equal to a straight run."""
+
 import json
 import os
 import pickle
@@ -53,7 +54,8 @@ def pickle_payload_with_forged_manifest(path):
 
 @pytest.mark.parametrize("damage", [truncate, flip_bit, pickle_payload_with_forged_manifest])
 def test_a_bad_newest_checkpoint_is_skipped_by_name_and_the_previous_one_used(
-        damage, run_dir, straight, capsys, monkeypatch):
+    damage, run_dir, straight, capsys, monkeypatch
+):
     monkeypatch.chdir(run_dir)  # where the payload would drop its file
     damage(step_file(run_dir, 30))
     capsys.readouterr()

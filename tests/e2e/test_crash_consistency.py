@@ -1,6 +1,7 @@
 """SIGKILL at random moments, each followed by --resume: no checkpoint is ever unreadable, a second
 process is refused while one holds the run, the dead holder's lock is taken over, and the run ends
 bitwise equal to one that was never interrupted."""
+
 import json
 import random
 import re
@@ -16,8 +17,16 @@ pytestmark = pytest.mark.slow
 KILLS = 5
 MAX_STEPS = 240  # far more than 5 kills can use up, so the run is still going at every kill
 # A checkpoint every step, so that many kills land inside a checkpoint write.
-SETTINGS = ("--set", "train.num_threads=1", "--set", f"train.max_steps={MAX_STEPS}", "--set", "train.save_every=1",
-            "--set", "train.eval_every=80")
+SETTINGS = (
+    "--set",
+    "train.num_threads=1",
+    "--set",
+    f"train.max_steps={MAX_STEPS}",
+    "--set",
+    "train.save_every=1",
+    "--set",
+    "train.eval_every=80",
+)
 STEP_LINE = re.compile(rf"step (\d+)/{MAX_STEPS} loss")
 
 
@@ -25,7 +34,9 @@ def wait_until(condition, process, what, timeout=120.0, poll=0.005):
     deadline = time.monotonic() + timeout
     while not condition():
         if process.poll() is not None:
-            pytest.fail(f"process ended ({process.returncode}) while waiting for {what}: {process.stderr.read()[-3000:]}")
+            pytest.fail(
+                f"process ended ({process.returncode}) while waiting for {what}: {process.stderr.read()[-3000:]}"
+            )
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(poll)
@@ -60,8 +71,12 @@ def test_random_sigkills_then_resume_end_bitwise_equal_to_an_uninterrupted_run(t
         if kills == 2:  # once, at a random moment of start-up: imports, lock, checkpoint verification
             time.sleep(rng.uniform(0.5, 3.0))
         elif kills >= 3:  # the torn-write case, on purpose: this process's temporary checkpoint exists right now
-            wait_until(lambda: any((run_dir / "checkpoints").glob(f".step_*.{process.pid}.tmp")), process,
-                       "a checkpoint write", poll=0.0005)
+            wait_until(
+                lambda: any((run_dir / "checkpoints").glob(f".step_*.{process.pid}.tmp")),
+                process,
+                "a checkpoint write",
+                poll=0.0005,
+            )
         else:
             advance = rng.randint(1, 12)
             wait_until(lambda: steps_since_launch() >= advance, process, f"{advance} steps")
@@ -88,8 +103,9 @@ def test_random_sigkills_then_resume_end_bitwise_equal_to_an_uninterrupted_run(t
     assert kills >= 5 and refused
 
     final = checkpoint.step_file_name(MAX_STEPS)
-    assert_states_equal(checkpoint.load(straight_run / "checkpoints" / final),
-                        checkpoint.load(run_dir / "checkpoints" / final))
+    assert_states_equal(
+        checkpoint.load(straight_run / "checkpoints" / final), checkpoint.load(run_dir / "checkpoints" / final)
+    )
     straight_losses, resumed_losses = scalars(straight_run, "train/loss"), scalars(run_dir, "train/loss")
     assert [step for step, _ in resumed_losses] == list(range(1, MAX_STEPS + 1))
     assert resumed_losses == straight_losses

@@ -6,6 +6,7 @@ exact resume on 2 processes, and the refusals that keep a run on the process cou
 first), so both runs see the same 32 examples per step; only the order of floating-point sums
 differs (all-reduce of two shard-mean gradients vs one backward over the whole batch).
 """
+
 import json
 import os
 import re
@@ -29,8 +30,15 @@ RTOL, ATOL = 1e-4, 1e-5
 def torchrun(*args, nproc=2) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc_per_node=N run.py ARGS` (standalone: a free port, so parallel jobs don't collide)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               str(ROOT / "run.py"), *map(str, args)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(ROOT / "run.py"),
+        *map(str, args),
+    ]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -73,7 +81,9 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
 def test_rank_0_alone_writes_and_checkpoints_hold_every_ranks_rng(ddp_run):
     state = final(ddp_run)
     assert state["world_size"] == 2 and len(state["rng_by_rank"]) == 2
-    assert not torch.equal(state["rng_by_rank"][0]["torch"], state["rng_by_rank"][1]["torch"]), "ranks share a dropout stream"
+    assert not torch.equal(state["rng_by_rank"][0]["torch"], state["rng_by_rank"][1]["torch"]), (
+        "ranks share a dropout stream"
+    )
     assert torch.equal(state["rng"]["torch"], state["rng_by_rank"][0]["torch"])
     meta = json.loads((ddp_run / "meta.json").read_text())
     assert meta["world_size"] == 2 and meta["status"] == "finished"
@@ -109,6 +119,6 @@ def test_a_global_batch_that_does_not_split_evenly_is_a_usage_error(tmp_path):
     # (rank 0's; rank 1 knows rank 0 already said it).
     assert result.returncode == 1
     assert result.stderr.count("error: train.batch_size: 33 examples cannot be split evenly over the 2 processes") == 1
-    root_cause = result.stderr[result.stderr.index("Root Cause"):]
+    root_cause = result.stderr[result.stderr.index("Root Cause") :]
     assert re.search(r"exitcode\s+:\s*2 \(pid", root_cause), result.stderr[-2000:]
     assert not any(tmp_path.iterdir()), "no run dir for a bad config"

@@ -1,5 +1,6 @@
 """A checkpoint the disk refuses to take stops the run (exit 1) with an error in the log, leaves the
 previous checkpoint intact and verified, and the run resumes from it to the same bitwise end."""
+
 import builtins
 import errno
 import json
@@ -72,8 +73,14 @@ def test_a_real_file_size_limit_from_the_kernel(tmp_path, straight):
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
-    process = subprocess.run([sys.executable, str(ROOT / "run.py"), "--resume", run_dir], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--resume", run_dir],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit_file_size,
+    )
     assert process.returncode == 1, process.stderr[-3000:]
     assert f"error: {step_file(run_dir, 20)}: cannot write checkpoint (File too large)" in process.stderr
     assert_stopped_cleanly_at_10(run_dir, process.stderr)

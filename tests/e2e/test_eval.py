@@ -1,4 +1,5 @@
 """`eval` and `predict` on runs of every model: simple, pause latents, recurrent latents with step supervision."""
+
 import json
 
 import pytest

@@ -1,5 +1,6 @@
 """Hostile things around a run: malformed `predict` problems, run ids that try to leave the runs
 dir, and run-dir files someone else wrote. Each is a clean refusal, never a traceback."""
+
 import json
 import shutil
 
@@ -23,8 +24,26 @@ def run_copy(runs_dir, tmp_path):
     return copy
 
 
-MALFORMED = ["9" * 5000 + "*1", "3*4\n5", "1\x00*2", "١*٢", "３*4", "", " ", "3**4", "3*4*5", "0x10*2", "\x1b[2J*1",
-             "1*2; rm -rf /", "1e3*2", "+1*2", "1 2", "*", "٣" * 3 + "*1", "99999999999999999999*1"]
+MALFORMED = [
+    "9" * 5000 + "*1",
+    "3*4\n5",
+    "1\x00*2",
+    "١*٢",
+    "３*4",
+    "",
+    " ",
+    "3**4",
+    "3*4*5",
+    "0x10*2",
+    "\x1b[2J*1",
+    "1*2; rm -rf /",
+    "1e3*2",
+    "+1*2",
+    "1 2",
+    "*",
+    "٣" * 3 + "*1",
+    "99999999999999999999*1",
+]
 
 
 def test_predict_names_every_malformed_problem_on_its_own_line(runs_dir, capsys):
@@ -45,7 +64,9 @@ def test_predict_still_reads_leading_zeros_and_spaces(runs_dir, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 3
 
 
-@pytest.mark.parametrize("run_id", ["..", ".", "../runs", "../../etc", "/etc", "x/../..", "x\\..\\..", "-rf", ".hidden"])
+@pytest.mark.parametrize(
+    "run_id", ["..", ".", "../runs", "../../etc", "/etc", "x/../..", "x\\..\\..", "-rf", ".hidden"]
+)
 def test_run_ids_cannot_leave_the_runs_dir(runs_dir, run_id, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # so that a relative path typed as such finds nothing either
     assert run_cli("predict", run_id, "1*2", "--runs-dir", runs_dir) == 2
@@ -76,15 +97,19 @@ def test_meta_json_that_is_not_an_object_is_a_clean_error(run_copy, capsys):
 def test_a_frozen_config_with_a_python_tag_is_refused(run_copy, capsys, monkeypatch):
     monkeypatch.chdir(run_copy)
     config_path = run_copy / "config.yaml"
-    config_path.write_text(config_path.read_text().replace("seed: 0", "seed: !!python/object/apply:os.system ['touch pwned']"))
+    config_path.write_text(
+        config_path.read_text().replace("seed: 0", "seed: !!python/object/apply:os.system ['touch pwned']")
+    )
     assert run_cli("--resume", run_copy) == 2
     assert "config.yaml:" in capsys.readouterr().err and not (run_copy / "pwned").exists()
 
 
 def test_a_verified_checkpoint_holding_the_wrong_things_is_exit_1(run_copy, capsys):
     # Recorded in the manifest by our own writer, so it passes the SHA-256 check: the contents are wrong.
-    checkpoint.save(run_copy / "checkpoints" / checkpoint.step_file_name(10), {
-        "step": 10, "model": {}, "optimizer": {}, "scheduler": {}, "rng": {}, "trainer": {"nonsense": True}})
+    checkpoint.save(
+        run_copy / "checkpoints" / checkpoint.step_file_name(10),
+        {"step": 10, "model": {}, "optimizer": {}, "scheduler": {}, "rng": {}, "trainer": {"nonsense": True}},
+    )
     (run_copy / "checkpoints" / "best.pt").unlink()
     assert run_cli("--resume", run_copy, "--set", "train.max_steps=12") == 1
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Mixed precision through whole runs: bf16 autocast and fp16 loss scaling on the CPU resume bitwise."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """The test of record: N steps straight == N/2 steps, stop, resume, N/2 more — bitwise."""
+
 import json
 import signal
 import time
@@ -72,10 +73,24 @@ def test_checkpoints_load_with_weights_only_and_are_pruned(straight_run):
     assert not list((straight_run / "checkpoints").glob(".*"))
 
 
-LATENT_FEATURES = ["--set", "model.latent_mode=recurrent", "--set", "model.num_latent=3", "--set", "model.dropout=0.1",
-                   "--set", "loss.latent_supervision_weight=0.5", "--set", "train.teacher_forcing.schedule=cosine",
-                   "--set", "train.teacher_forcing.start_step=5", "--set", "train.teacher_forcing.end_step=30",
-                   "--set", "train.teacher_forcing.min_ratio=0.3"]
+LATENT_FEATURES = [
+    "--set",
+    "model.latent_mode=recurrent",
+    "--set",
+    "model.num_latent=3",
+    "--set",
+    "model.dropout=0.1",
+    "--set",
+    "loss.latent_supervision_weight=0.5",
+    "--set",
+    "train.teacher_forcing.schedule=cosine",
+    "--set",
+    "train.teacher_forcing.start_step=5",
+    "--set",
+    "train.teacher_forcing.end_step=30",
+    "--set",
+    "train.teacher_forcing.min_ratio=0.3",
+]
 
 
 def test_resume_is_bitwise_with_recurrent_latents_scheduled_sampling_and_step_supervision(tmp_path, smoke):

@@ -1,6 +1,7 @@
 """Runs side by side, for real: a parallel launch of two smoke runs and one that is killed midway,
 then `list`, `compare` (checked against the checkpoints), resume by id and `latest`, and what
 TensorBoard's own readers find in the run directories."""
+
 import contextlib
 import io
 import json
@@ -42,8 +43,9 @@ def launch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("side_by_side")
     runs_dir = tmp / "runs"
     victim = tmp / "victim.yaml"
-    victim.write_text(SMOKE.read_text().replace("experiment: smoke", "experiment: victim")
-                      .replace("max_steps: 40", "max_steps: 3000"))
+    victim.write_text(
+        SMOKE.read_text().replace("experiment: smoke", "experiment: victim").replace("max_steps: 40", "max_steps: 3000")
+    )
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=kill_victims, args=(runs_dir, stop, killed), daemon=True)
     killer.start()
@@ -53,8 +55,14 @@ def launch(tmp_path_factory):
     stop.set()
     killer.join()
     by_experiment = {json.loads((d / "meta.json").read_text())["experiment"]: d for d in runs_dir.iterdir()}
-    return {"status": status, "out": out.getvalue(), "err": err.getvalue(), "killed": killed,
-            "runs_dir": runs_dir, "runs": by_experiment}
+    return {
+        "status": status,
+        "out": out.getvalue(),
+        "err": err.getvalue(),
+        "killed": killed,
+        "runs_dir": runs_dir,
+        "runs": by_experiment,
+    }
 
 
 def test_one_failure_does_not_stop_the_others(launch):
@@ -114,8 +122,10 @@ def test_compare_two_real_runs_matches_their_checkpoints(launch, tmp_path, capsy
     smoke, simple = launch["runs"]["smoke"], launch["runs"]["smoke_simple"]
     target = scalars(smoke, "val/exact_match")[-1][1]
     capsys.readouterr()
-    assert run_cli("compare", smoke, simple.name, "--runs-dir", launch["runs_dir"], "--target", target,
-                   "--out", tmp_path) == 0
+    assert (
+        run_cli("compare", smoke, simple.name, "--runs-dir", launch["runs_dir"], "--target", target, "--out", tmp_path)
+        == 0
+    )
     printed = capsys.readouterr().out
     document = json.loads((tmp_path / "compare.json").read_text())
     assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -133,8 +143,11 @@ def test_compare_two_real_runs_matches_their_checkpoints(launch, tmp_path, capsy
         assert run["steps"] == last["step"] == 40
         assert run["elapsed_seconds"] == pytest.approx(last["trainer"]["elapsed_seconds"], abs=1e-3)
         assert run["train_flops"] == pytest.approx(run["train_flops_per_example"] * 32 * 40)
-        reached = next(step for step, value in scalars(run_dir, "val/exact_match") if value >= target) \
-            if any(value >= target for _, value in scalars(run_dir, "val/exact_match")) else None
+        reached = (
+            next(step for step, value in scalars(run_dir, "val/exact_match") if value >= target)
+            if any(value >= target for _, value in scalars(run_dir, "val/exact_match"))
+            else None
+        )
         assert run["steps_to_target"] == reached
         if reached is not None:
             assert run["seconds_to_target"] == pytest.approx(dict(scalars(run_dir, "perf/elapsed_seconds"))[reached])
@@ -168,8 +181,16 @@ def test_tensorboard_finds_scalars_and_hparams_one_entry_per_run(launch):
     # What TensorBoard's HParams tab lists: one session group per run, with its final metrics.
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(launch["runs_dir"]))
     hparams_context = backend_context.Context(base_plugin.TBContext(data_provider=provider, multiplexer=multiplexer))
-    request = api_pb2.ListSessionGroupsRequest(start_index=0, slice_size=100, allowed_statuses=[
-        api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE, api_pb2.STATUS_RUNNING])
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0,
+        slice_size=100,
+        allowed_statuses=[
+            api_pb2.STATUS_UNKNOWN,
+            api_pb2.STATUS_SUCCESS,
+            api_pb2.STATUS_FAILURE,
+            api_pb2.STATUS_RUNNING,
+        ],
+    )
     response = list_session_groups.Handler(context.RequestContext(), hparams_context, "", request).run()
     groups = {group.name: group for group in response.session_groups}
     assert set(groups) == {d.name for d in launch["runs"].values()}
@@ -195,14 +216,18 @@ def test_resume_by_id_and_latest(launch, tmp_path):
     meta_path = runs_dir / "smoke-copy" / "meta.json"
     meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "created": "2999-01-01T00:00:00+00:00"}))
     assert runs.resolve_run_dir("latest", runs_dir).name == "smoke-copy"
-    assert run_cli("--resume", "latest", "--runs-dir", runs_dir) == 0  # already finished: records the resume, trains nothing
+    assert (
+        run_cli("--resume", "latest", "--runs-dir", runs_dir) == 0
+    )  # already finished: records the resume, trains nothing
     assert [event["event"] for event in json.loads(meta_path.read_text())["history"]] == ["start", "resume"]
 
 
 def test_sigterm_to_the_launcher_stops_runs_cleanly_and_starts_no_more(tmp_path, capsys):
     """The launcher runs in this process; a helper thread sends it SIGTERM once the first run trains."""
     long = tmp_path / "long.yaml"
-    long.write_text(SMOKE.read_text().replace("experiment: smoke", "experiment: long").replace("max_steps: 40", "max_steps: 3000"))
+    long.write_text(
+        SMOKE.read_text().replace("experiment: smoke", "experiment: long").replace("max_steps: 40", "max_steps: 3000")
+    )
     runs_dir = tmp_path / "runs"
 
     def terminate_when_training():

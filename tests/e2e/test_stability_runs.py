@@ -1,8 +1,8 @@
 """Loss explosions through whole runs: a NaN or a spike injected at chosen steps is skipped, cuts
 the learning rate, leaves an emergency checkpoint, and a streak rolls back; all of it resumes exactly."""
+
 import json
 
-import pytest
 from conftest import assert_states_equal, only_run, run_cli, scalars
 
 from latentrun.config import build

@@ -1,4 +1,5 @@
 """Planning a parallel launch: one job per experiment and seed, threads split, everything validated first."""
+
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,19 @@ def test_one_job_per_experiment_and_seed_with_cores_split(monkeypatch, tmp_path)
     monkeypatch.setattr(parallel, "cores", lambda: 8)
     jobs = parallel.plan([SMOKE, SIMPLE], [1, 2], ["optimizer.lr=0.01"], tmp_path, jobs=4, stop_at=5)
     assert [job.label for job in jobs] == ["smoke seed=1", "smoke seed=2", "smoke_simple seed=1", "smoke_simple seed=2"]
-    assert list(jobs[1].args) == [SMOKE, "--set", "optimizer.lr=0.01", "--set", "seed=2", "--set", "train.num_threads=2",
-                                  "--runs-dir", str(tmp_path), "--stop-at", "5"]
+    assert list(jobs[1].args) == [
+        SMOKE,
+        "--set",
+        "optimizer.lr=0.01",
+        "--set",
+        "seed=2",
+        "--set",
+        "train.num_threads=2",
+        "--runs-dir",
+        str(tmp_path),
+        "--stop-at",
+        "5",
+    ]
 
 
 def test_threads_split_only_between_runs_that_exist_and_explicit_threads_kept(monkeypatch, tmp_path):
@@ -36,15 +48,18 @@ def test_every_problem_of_every_file_is_reported_before_anything_starts(tmp_path
     assert len(problems) == 2 and all(str(bad) in p for p in problems)  # once each, not once per seed
 
 
-@pytest.mark.parametrize("args,message", [
-    ([SMOKE, "--seeds", "1,2", "--set", "seed=3"], "--seeds and --set seed"),
-    ([SMOKE, SMOKE], "given twice"),
-    ([SMOKE, "--seeds", "1,x"], "comma-separated"),
-    ([SMOKE, "--seeds", "1,1"], "repeated"),
-    ([SMOKE, "--jobs", "0"], "positive"),
-    (["--resume", "latest", "--jobs", "2"], "--resume continues one"),
-    ([SMOKE, "--seeds", "-4"], "seed"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([SMOKE, "--seeds", "1,2", "--set", "seed=3"], "--seeds and --set seed"),
+        ([SMOKE, SMOKE], "given twice"),
+        ([SMOKE, "--seeds", "1,x"], "comma-separated"),
+        ([SMOKE, "--seeds", "1,1"], "repeated"),
+        ([SMOKE, "--jobs", "0"], "positive"),
+        (["--resume", "latest", "--jobs", "2"], "--resume continues one"),
+        ([SMOKE, "--seeds", "-4"], "seed"),
+    ],
+)
 def test_launch_usage_errors_exit_2_without_starting_anything(args, message, tmp_path, capsys):
     assert main([*args, "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -3,9 +3,10 @@
 Helpers are fixtures rather than importable functions so that no test imports `conftest` by name
 (other test folders may have their own).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -20,8 +21,16 @@ LATENT_KINDS = {"latent": "pause", "recurrent": "recurrent"}  # kind → latent_
 
 
 def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
-    params = dict(d_model=16, num_layers=2, num_heads=2, mlp_ratio=2, dropout=0.0,
-                  vocab_size=VOCAB, prompt_len=PROMPT_LEN, answer_len=ANSWER_LEN)
+    params = dict(
+        d_model=16,
+        num_layers=2,
+        num_heads=2,
+        mlp_ratio=2,
+        dropout=0.0,
+        vocab_size=VOCAB,
+        prompt_len=PROMPT_LEN,
+        answer_len=ANSWER_LEN,
+    )
     if kind in LATENT_KINDS:
         params.update(num_latent=3, latent_mode=LATENT_KINDS[kind], latent_probe=False)
     params.update(overrides)

@@ -1,4 +1,5 @@
 """Gradient checkpointing recomputes activations in backward and must change nothing else."""
+
 import pytest
 import torch
 

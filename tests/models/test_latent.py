@@ -1,4 +1,5 @@
 """What only the latent model has: the latent slots, and num_latent = 0 reducing to the simple model."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,6 +50,7 @@ def test_every_answer_logit_reads_the_latents(build, random_batch):
 
 # ---- recurrent latents and the probe ------------------------------------------------------------
 
+
 def test_unknown_latent_mode_is_refused(build):
     with pytest.raises(ValueError, match="latent_mode"):
         build("latent", latent_mode="pondering")
@@ -75,14 +77,15 @@ def test_each_recurrent_latent_is_the_projected_state_before_it(build, scramble,
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_recurrent_forward_through_the_cache_equals_one_full_pass_with_the_same_gradients(
-        build, scramble, random_batch, seed):
+    build, scramble, random_batch, seed
+):
     """Training runs the latents one position at a time through a gradient-carrying cache; that must
     be the same function, with the same gradients, as one causal pass over the re-run prefix."""
     model = scramble(build("recurrent", seed=seed, dropout=0.0), seed).double()
     prompt, answer = random_batch(4, seed=seed)
     logits = model(prompt, answer)  # (B, P, V)
     sequence = torch.cat([model.prefix(prompt), model.backbone.embed(answer[:, :-1])], dim=1)
-    reference = model.backbone.logits(model.backbone(sequence)[:, 6 + 3 - 1:])
+    reference = model.backbone.logits(model.backbone(sequence)[:, 6 + 3 - 1 :])
     torch.testing.assert_close(logits, reference, rtol=0, atol=1e-12)
     names, params = zip(*model.named_parameters())
     weights = torch.randn(logits.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))

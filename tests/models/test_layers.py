@@ -1,4 +1,5 @@
 """The shared backbone: KV cache at arbitrary offsets, tied head, GPT-2 init, argument checks."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The interface every model implements (forward / generate / num_parameters), run for each kind."""
+
 from __future__ import annotations
 
 import pytest

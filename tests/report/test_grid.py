@@ -1,4 +1,5 @@
 """The accuracy grid: which pairs each cell grades, how it is scored, and what it writes."""
+
 import json
 
 import pytest
@@ -10,8 +11,19 @@ from latentrun.task.multiplication import MultiplicationTask
 
 
 def task(**overrides) -> MultiplicationTask:
-    params = dict(min_digits=1, max_digits=2, operand_width=3, product_width=None, lsb_first=True, zero_pad=True,
-                  sampling="value", holdout_fraction=0.1, val_size=10, test_size=10, seed=0)
+    params = dict(
+        min_digits=1,
+        max_digits=2,
+        operand_width=3,
+        product_width=None,
+        lsb_first=True,
+        zero_pad=True,
+        sampling="value",
+        holdout_fraction=0.1,
+        val_size=10,
+        test_size=10,
+        seed=0,
+    )
     params.update(overrides)
     return MultiplicationTask(**params)
 
@@ -27,7 +39,7 @@ class Oracle(nn.Module):
 
     def generate(self, prompt: torch.Tensor) -> torch.Tensor:
         width = self.task.operand_width
-        a, b = self.task.decode(prompt[:, :width]), self.task.decode(prompt[:, width + 1:2 * width + 1])
+        a, b = self.task.decode(prompt[:, :width]), self.task.decode(prompt[:, width + 1 : 2 * width + 1])
         answer = self.task.encode(a, b).answer
         wrong = torch.isin(a % 10, torch.tensor(self.wrong_digits))
         answer[wrong, 0] = (answer[wrong, 0] + 1) % 10

@@ -1,4 +1,5 @@
 """HParams records: value types TensorBoard shows, and which endings get an end record."""
+
 from pathlib import Path
 
 from tensorboard.plugins.hparams import api_pb2, metadata

@@ -1,6 +1,6 @@
 """`list` on fabricated run directories: sorting, limits, status from lock and pid, details."""
+
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -26,8 +26,15 @@ def fabricate(runs_dir: Path, run_id: str, overrides=(), lock=None, **meta) -> P
     run_dir = runs_dir / run_id
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "config.yaml").write_text(config.dump(config.load(SMOKE, list(overrides))))
-    base = {"id": run_id, "experiment": "smoke", "model": "latent_transformer", "parameters": 26336,
-            "max_steps": 40, "status": "finished", "history": []}
+    base = {
+        "id": run_id,
+        "experiment": "smoke",
+        "model": "latent_transformer",
+        "parameters": 26336,
+        "max_steps": 40,
+        "status": "finished",
+        "history": [],
+    }
     (run_dir / "meta.json").write_text(json.dumps({**base, **meta}))
     if lock is not None:
         (run_dir / "lock").write_text(json.dumps(lock))
@@ -44,12 +51,15 @@ def four_runs(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("sort,expected", [
-    ("date", ["b", "c", "d", "a"]),  # newest first; d is 08:00 UTC, before c
-    ("step", ["d", "a", "c", "b"]),  # most steps first; equal steps keep newest first
-    ("loss", ["b", "a", "d", "c"]),  # lowest last loss first; c has none, so last
-    ("acc", ["c", "d", "a", "b"]),  # best exact match first; b has not been evaluated (-1), so last
-])
+@pytest.mark.parametrize(
+    "sort,expected",
+    [
+        ("date", ["b", "c", "d", "a"]),  # newest first; d is 08:00 UTC, before c
+        ("step", ["d", "a", "c", "b"]),  # most steps first; equal steps keep newest first
+        ("loss", ["b", "a", "d", "c"]),  # lowest last loss first; c has none, so last
+        ("acc", ["c", "d", "a", "b"]),  # best exact match first; b has not been evaluated (-1), so last
+    ],
+)
 def test_sorting(four_runs, sort, expected):
     assert [row["id"] for row in listing.list_runs(four_runs, sort)] == expected
 
@@ -76,9 +86,17 @@ def test_status_from_meta_pid_and_lock(tmp_path):
         "stale-lock": ({"status": "stopped", **gone}, gone),
         "bad-pid": ({"status": "running", "pid": -1, "host": socket.gethostname()}, None),
     }
-    expected = {"finished": "finished", "running": "running", "crashed": "crashed", "crashed-created": "crashed",
-                "reused-pid": "crashed" if me["pid_start"] is not None else "running", "elsewhere": "running",
-                "locked": "running", "stale-lock": "stopped", "bad-pid": "crashed"}
+    expected = {
+        "finished": "finished",
+        "running": "running",
+        "crashed": "crashed",
+        "crashed-created": "crashed",
+        "reused-pid": "crashed" if me["pid_start"] is not None else "running",
+        "elsewhere": "running",
+        "locked": "running",
+        "stale-lock": "stopped",
+        "bad-pid": "crashed",
+    }
     for name, (meta, lock) in cases.items():
         fabricate(tmp_path, name, lock=lock, **meta)
     assert {row["id"]: row["status"] for row in listing.list_runs(tmp_path)} == expected
@@ -88,7 +106,7 @@ def test_unreadable_meta_still_lists(tmp_path):
     fabricate(tmp_path, "good", created="2026-01-01T10:00:00+00:00")
     broken = fabricate(tmp_path, "broken")
     (broken / "meta.json").write_text("{not json")
-    odd = fabricate(tmp_path, "odd", step="many", created="yesterday", last_loss=None)
+    fabricate(tmp_path, "odd", step="many", created="yesterday", last_loss=None)
     rows = {row["id"]: row for row in listing.list_runs(tmp_path, "loss")}
     assert rows["broken"]["status"] == "unreadable" and rows["odd"]["step"] == 0
     assert "broken" in listing.format_table(list(rows.values()))
@@ -97,20 +115,37 @@ def test_unreadable_meta_still_lists(tmp_path):
 def test_details_diff_history_and_checkpoints(tmp_path):
     experiment = tmp_path / "exp.yaml"
     experiment.write_text(SMOKE.read_text())
-    run_dir = fabricate(tmp_path / "runs", "r", overrides=["optimizer.lr=0.01", "train.max_steps=60"],
-                        experiment_file=str(experiment), best_step=20,
-                        history=[{"event": "start", "time": "t0", "step": 0, "command": ["run.py", "exp.yaml"]},
-                                 {"event": "resume", "time": "t1", "step": 40, "command": ["run.py", "--resume", "r"],
-                                  "changes": {"train.max_steps": [40, 60]}, "forced": False}])
+    run_dir = fabricate(
+        tmp_path / "runs",
+        "r",
+        overrides=["optimizer.lr=0.01", "train.max_steps=60"],
+        experiment_file=str(experiment),
+        best_step=20,
+        history=[
+            {"event": "start", "time": "t0", "step": 0, "command": ["run.py", "exp.yaml"]},
+            {
+                "event": "resume",
+                "time": "t1",
+                "step": 40,
+                "command": ["run.py", "--resume", "r"],
+                "changes": {"train.max_steps": [40, 60]},
+                "forced": False,
+            },
+        ],
+    )
     (run_dir / "checkpoints" / "step_00000030.pt").write_bytes(b"x" * 3000)
     (run_dir / "checkpoints" / "step_00000040.pt").write_bytes(b"x" * 3000)
     (run_dir / "checkpoints" / "best.pt").write_bytes(b"x" * 100)
     info = listing.details(run_dir)
-    assert info["config_diff"]["changes"] == [{"key": "optimizer.lr", "file": 0.001, "run": 0.01},
-                                              {"key": "train.max_steps", "file": 40, "run": 60}]
-    assert info["checkpoints"] == [{"file": "step_00000030.pt", "step": 30, "bytes": 3000},
-                                   {"file": "step_00000040.pt", "step": 40, "bytes": 3000},
-                                   {"file": "best.pt", "step": 20, "bytes": 100}]
+    assert info["config_diff"]["changes"] == [
+        {"key": "optimizer.lr", "file": 0.001, "run": 0.01},
+        {"key": "train.max_steps", "file": 40, "run": 60},
+    ]
+    assert info["checkpoints"] == [
+        {"file": "step_00000030.pt", "step": 30, "bytes": 3000},
+        {"file": "step_00000040.pt", "step": 40, "bytes": 3000},
+        {"file": "best.pt", "step": 20, "bytes": 100},
+    ]
     text = listing.format_details(info)
     assert "optimizer.lr: 0.001 -> 0.01" in text and "train.max_steps 40 -> 60" in text and "2.9 KiB" in text
 
@@ -123,7 +158,17 @@ def test_details_diff_history_and_checkpoints(tmp_path):
 def test_cli_list_table_json_and_id(four_runs, capsys):
     assert main(["list", "--runs-dir", str(four_runs), "--sort", "step", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["id", "experiment", "model", "params", "step", "best_exact", "last_loss", "created", "status"]
+    assert lines[0].split() == [
+        "id",
+        "experiment",
+        "model",
+        "params",
+        "step",
+        "best_exact",
+        "last_loss",
+        "created",
+        "status",
+    ]
     assert [line.split()[0] for line in lines[1:]] == ["d", "a", "c"]
     assert lines[2].split()[3:7] == ["26,336", "40/40", "0.3000", "0.5000"]
     assert main(["list", "--runs-dir", str(four_runs), "--json"]) == 0
@@ -134,8 +179,9 @@ def test_cli_list_table_json_and_id(four_runs, capsys):
     assert capsys.readouterr().out.startswith("run         b\n")
 
 
-@pytest.mark.parametrize("args", [["--limit", "0"], ["--sort", "speed"], ["--id", "nope"], ["--id", "../x"],
-                                  ["--id", "a", "--limit", "2"]])
+@pytest.mark.parametrize(
+    "args", [["--limit", "0"], ["--sort", "speed"], ["--id", "nope"], ["--id", "../x"], ["--id", "a", "--limit", "2"]]
+)
 def test_cli_list_usage_errors(four_runs, args, capsys):
     assert main(["list", "--runs-dir", str(four_runs), *args]) == 2
     err = capsys.readouterr().err

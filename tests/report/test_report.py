@@ -1,9 +1,9 @@
 """compare's arithmetic on fabricated runs: grouping by seed, mean ± std, the efficiency verdict, FLOPs."""
+
 import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from latentrun import config
 from latentrun.config.build import build_model, build_task
@@ -16,14 +16,22 @@ SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 def fake_run(run_id, overrides=(), **values):
     resolved = config.load(SMOKE, list(overrides))
     metrics = {m.key: None for m in report._metrics(0.99)}
-    return {"id": run_id, "experiment": resolved["experiment"], "model": resolved["model"]["name"],
-            "_config": resolved, **metrics, **values}
+    return {
+        "id": run_id,
+        "experiment": resolved["experiment"],
+        "model": resolved["model"]["name"],
+        "_config": resolved,
+        **metrics,
+        **values,
+    }
 
 
 def grouped(summaries):
     groups = report.group_runs(summaries)
     for group in groups:
-        group["metrics"] = {m.key: report.aggregate([run[m.key] for run in group["runs"]]) for m in report._metrics(0.99)}
+        group["metrics"] = {
+            m.key: report.aggregate([run[m.key] for run in group["runs"]]) for m in report._metrics(0.99)
+        }
     return groups
 
 
@@ -35,18 +43,28 @@ def test_aggregate_is_mean_and_sample_std():
 
 
 def test_seeds_group_together_and_other_changes_split():
-    runs = [fake_run("s1", ["seed=1"]), fake_run("s2", ["seed=2", "train.num_threads=1"]),
-            fake_run("lr", ["optimizer.lr=0.01"]), fake_run("long", ["train.max_steps=80"])]
+    runs = [
+        fake_run("s1", ["seed=1"]),
+        fake_run("s2", ["seed=2", "train.num_threads=1"]),
+        fake_run("lr", ["optimizer.lr=0.01"]),
+        fake_run("long", ["train.max_steps=80"]),
+    ]
     groups = report.group_runs(runs)
     assert [[run["id"] for run in group["runs"]] for group in groups] == [["s1", "s2"], ["lr"], ["long"]]
     assert [group["label"] for group in groups] == [
-        "smoke [optimizer.lr=0.001, train.max_steps=40]", "smoke [optimizer.lr=0.01, train.max_steps=40]",
-        "smoke [optimizer.lr=0.001, train.max_steps=80]"]
+        "smoke [optimizer.lr=0.001, train.max_steps=40]",
+        "smoke [optimizer.lr=0.01, train.max_steps=40]",
+        "smoke [optimizer.lr=0.001, train.max_steps=80]",
+    ]
 
 
 def test_table_shows_mean_and_std_for_seed_groups():
-    groups = grouped([fake_run("s1", ["seed=1"], exact_match=0.5, parameters=100),
-                      fake_run("s2", ["seed=2"], exact_match=0.7, parameters=100)])
+    groups = grouped(
+        [
+            fake_run("s1", ["seed=1"], exact_match=0.5, parameters=100),
+            fake_run("s2", ["seed=2"], exact_match=0.7, parameters=100),
+        ]
+    )
     table = report.format_table(groups, report._metrics(0.99))
     row = {line[:30].strip(): line[30:].strip() for line in table.splitlines()}
     assert row["val/exact_match"] == "0.6000 ± 0.1414"
@@ -55,25 +73,37 @@ def test_table_shows_mean_and_std_for_seed_groups():
 
 
 def test_verdict_by_exact_match_per_parameter():
-    groups = grouped([fake_run("a", exact_match_per_million_params=3.0, loss_x_params=50.0),
-                      fake_run("b", ["model.d_model=64"], exact_match_per_million_params=1.2, loss_x_params=10.0)])
+    groups = grouped(
+        [
+            fake_run("a", exact_match_per_million_params=3.0, loss_x_params=50.0),
+            fake_run("b", ["model.d_model=64"], exact_match_per_million_params=1.2, loss_x_params=10.0),
+        ]
+    )
     decision = report.verdict(groups)
     assert decision["metric"] == "exact_match_per_million_params" and decision["ratio"] == pytest.approx(2.5)
     assert decision["winner"].startswith("smoke [model.d_model=32]") and "2.50x" in decision["text"]
 
 
 def test_verdict_falls_back_to_loss_times_parameters_without_exact_matches():
-    groups = grouped([fake_run("a", exact_match_per_million_params=0.0, loss_x_params=40.0),
-                      fake_run("b", ["model.d_model=64"], exact_match_per_million_params=0.0, loss_x_params=10.0)])
+    groups = grouped(
+        [
+            fake_run("a", exact_match_per_million_params=0.0, loss_x_params=40.0),
+            fake_run("b", ["model.d_model=64"], exact_match_per_million_params=0.0, loss_x_params=10.0),
+        ]
+    )
     decision = report.verdict(groups)
     assert decision["metric"] == "loss_x_params" and decision["ratio"] == pytest.approx(4.0)
     assert "d_model=64" in decision["winner"]
 
 
 def test_verdict_says_when_the_lead_is_within_seed_noise_and_needs_two_groups():
-    groups = grouped([fake_run("a1", ["seed=1"], exact_match_per_million_params=1.0),
-                      fake_run("a2", ["seed=2"], exact_match_per_million_params=3.0),
-                      fake_run("b", ["model.d_model=64"], exact_match_per_million_params=1.8)])
+    groups = grouped(
+        [
+            fake_run("a1", ["seed=1"], exact_match_per_million_params=1.0),
+            fake_run("a2", ["seed=2"], exact_match_per_million_params=3.0),
+            fake_run("b", ["model.d_model=64"], exact_match_per_million_params=1.8),
+        ]
+    )
     assert report.verdict(groups)["within_seed_spread"] is True
     assert report.verdict(groups[:1]) is None
 

@@ -5,8 +5,19 @@ from latentrun.task.multiplication import EQ_TOKEN, MUL_TOKEN, PAD_TOKEN, Multip
 
 
 def make_task(**overrides) -> MultiplicationTask:
-    params = dict(min_digits=1, max_digits=2, operand_width=None, product_width=None, lsb_first=True,
-                  zero_pad=True, sampling="value", holdout_fraction=0.1, val_size=300, test_size=300, seed=0)
+    params = dict(
+        min_digits=1,
+        max_digits=2,
+        operand_width=None,
+        product_width=None,
+        lsb_first=True,
+        zero_pad=True,
+        sampling="value",
+        holdout_fraction=0.1,
+        val_size=300,
+        test_size=300,
+        seed=0,
+    )
     params.update(overrides)
     return MultiplicationTask(**params)
 
@@ -75,8 +86,9 @@ def test_splits_are_held_out_disjoint_distinct_and_deterministic():
 def test_small_ranges_give_every_held_out_pair_once():
     task = make_task(max_digits=1, val_size=1000)
     val = task.split("val")
-    expected = [(a, b) for a in range(10) for b in range(10)
-                if float(pair_hash(torch.tensor([a]), torch.tensor([b]))) < 0.05]
+    expected = [
+        (a, b) for a in range(10) for b in range(10) if float(pair_hash(torch.tensor([a]), torch.tensor([b]))) < 0.05
+    ]
     assert sorted(zip(val.a.tolist(), val.b.tolist())) == expected
 
 

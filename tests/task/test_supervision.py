@@ -1,4 +1,5 @@
 """Running-sum targets of step supervision, checked against Python integers."""
+
 import random
 
 import pytest

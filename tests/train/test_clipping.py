@@ -1,4 +1,5 @@
 """latentrun.train.clipping: fixed and AutoClip thresholds, the norm history, and its checkpoint state."""
+
 import numpy as np
 import pytest
 import torch

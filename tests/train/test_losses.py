@@ -25,7 +25,10 @@ def test_combined_adds_weighted_expected_exact_match_gap():
 def test_combined_is_cross_entropy_when_weight_is_zero_and_differentiable():
     logits = torch.randn(3, 4, 13, requires_grad=True)
     target = torch.randint(0, 10, (3, 4))
-    assert torch.allclose(CombinedLoss(0.0, latent_supervision_weight=0.0)(logits, target).loss, CrossEntropyLoss(latent_supervision_weight=0.0)(logits, target).loss)
+    assert torch.allclose(
+        CombinedLoss(0.0, latent_supervision_weight=0.0)(logits, target).loss,
+        CrossEntropyLoss(latent_supervision_weight=0.0)(logits, target).loss,
+    )
     CombinedLoss(2.0, latent_supervision_weight=0.0)(logits, target).loss.backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
 
@@ -40,8 +43,10 @@ def test_latent_term_is_added_with_its_weight_and_logged():
     logits, target = torch.randn(4, 6, 13), torch.randint(0, 10, (4, 6))
     latent_logits, latent_target = torch.randn(4, 2, 6, 10), torch.randint(0, 10, (4, 2, 6))
     latent = F.cross_entropy(latent_logits.reshape(-1, 10), latent_target.reshape(-1))
-    for loss_fn, plain in ((CrossEntropyLoss(latent_supervision_weight=0.3), CrossEntropyLoss(latent_supervision_weight=0.0)),
-                           (CombinedLoss(0.5, latent_supervision_weight=0.3), CombinedLoss(0.5, latent_supervision_weight=0.0))):
+    for loss_fn, plain in (
+        (CrossEntropyLoss(latent_supervision_weight=0.3), CrossEntropyLoss(latent_supervision_weight=0.0)),
+        (CombinedLoss(0.5, latent_supervision_weight=0.3), CombinedLoss(0.5, latent_supervision_weight=0.0)),
+    ):
         out = loss_fn(logits, target, latent_logits, latent_target)
         base = plain(logits, target).loss
         assert math.isclose(float(out.loss), float(base + 0.3 * latent), rel_tol=1e-6)

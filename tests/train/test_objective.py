@@ -1,4 +1,5 @@
 """The training objective: scheduled sampling and step supervision around the loss."""
+
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,9 @@ def test_scheduled_sampling_feeds_the_mixed_answer_but_grades_against_the_truth(
 
 @pytest.mark.parametrize("mode", ["pause", "recurrent"])
 def test_step_supervision_adds_the_running_sum_term(mode):
-    p = parts(f"model.latent_mode={mode}", "model.num_latent=3", "loss.latent_supervision_weight=0.5",
-              "model.dropout=0.0")
+    p = parts(
+        f"model.latent_mode={mode}", "model.num_latent=3", "loss.latent_supervision_weight=0.5", "model.dropout=0.0"
+    )
     batch = p.task.train_batch(1, 32)
     output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=p.task.operand_width)
     logits, probe_logits = p.model(batch.prompt, batch.answer, with_probe=True)

@@ -1,4 +1,5 @@
 """latentrun.train.precision: what `auto` resolves to, the CPU probe, autocast and GradScaler state."""
+
 import itertools
 
 import pytest
@@ -19,12 +20,15 @@ def test_an_explicit_precision_is_taken_as_is_without_probing(name):
     assert precision.resolve(name, CPU, no_probe).name == name
 
 
-@pytest.mark.parametrize("fp32,bf16,expected", [
-    (1.0, 0.5, "bf16"),  # twice as fast
-    (1.0, 1.0 / 1.10, "bf16"),  # exactly the required margin
-    (1.0, 0.95, "fp32"),  # faster, but within the noise margin
-    (1.0, 1.2, "fp32"),  # slower
-])
+@pytest.mark.parametrize(
+    "fp32,bf16,expected",
+    [
+        (1.0, 0.5, "bf16"),  # twice as fast
+        (1.0, 1.0 / 1.10, "bf16"),  # exactly the required margin
+        (1.0, 0.95, "fp32"),  # faster, but within the noise margin
+        (1.0, 1.2, "fp32"),  # slower
+    ],
+)
 def test_auto_on_cpu_picks_bf16_only_when_the_probe_shows_it_clearly_faster(fp32, bf16, expected):
     choice = precision.resolve("auto", CPU, lambda: {"fp32": fp32, "bf16": bf16})
     assert choice.name == expected

@@ -56,7 +56,8 @@ def test_teacher_forcing_ratio_at_given_steps():
     assert [linear(s) for s in (1, 100, 150, 200, 250, 300, 1000)] == pytest.approx([1, 1, 0.8, 0.6, 0.4, 0.2, 0.2])
     cosine = TeacherForcing("cosine", start_step=100, end_step=300, min_ratio=0.2)
     assert [cosine(s) for s in (100, 150, 200, 300)] == pytest.approx(
-        [1, 0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi / 4)), 0.6, 0.2])
+        [1, 0.2 + 0.8 * 0.5 * (1 + math.cos(math.pi / 4)), 0.6, 0.2]
+    )
     step = TeacherForcing("step", start_step=100, end_step=300, min_ratio=0.2)
     assert [step(s) for s in (100, 199, 200, 300)] == [1, 1, 0.2, 0.2]
 

@@ -1,4 +1,5 @@
 """latentrun.train.stability: bad-step detection, the emergency learning-rate scale, rollback decisions."""
+
 import math
 
 import pytest
@@ -8,8 +9,9 @@ from latentrun.train.stability import LossGuard, TrainingDiverged, scaled_learni
 
 
 def guard(**overrides) -> LossGuard:
-    params = dict(spike_factor=4.0, average_decay=0.5, lr_factor=0.5, recovery_steps=4, rollback_after=3,
-                  max_rollbacks=1)
+    params = dict(
+        spike_factor=4.0, average_decay=0.5, lr_factor=0.5, recovery_steps=4, rollback_after=3, max_rollbacks=1
+    )
     return LossGuard(**{**params, **overrides})
 
 
@@ -42,7 +44,7 @@ def test_each_bad_step_cuts_the_scale_which_recovers_geometrically_to_one():
     for _ in range(4):
         g.record_good(1.0)
         scales.append(g.lr_scale())
-    assert scales == pytest.approx([0.25 ** 0.75, 0.25 ** 0.5, 0.25 ** 0.25, 1.0])
+    assert scales == pytest.approx([0.25**0.75, 0.25**0.5, 0.25**0.25, 1.0])
     assert scales[-1] == 1.0 and g.state_dict()["lr_floor"] == 1.0
 
 
@@ -53,7 +55,7 @@ def test_a_streak_of_bad_steps_asks_for_a_rollback_to_before_its_first_step():
     assert [g.record_bad(step) for step in (22, 23, 24)] == [False, False, True]
     assert g.begin_rollback() == 22
     assert g.rollbacks == 1 and g.consecutive_bad == 0
-    assert g.lr_scale() == pytest.approx(0.5 ** 0.75 * 0.5 ** 3), "the cut survives the rollback"
+    assert g.lr_scale() == pytest.approx(0.5**0.75 * 0.5**3), "the cut survives the rollback"
     for step in (21, 22, 23):
         g.record_bad(step)
     with pytest.raises(TrainingDiverged, match="diverged"):
