@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from a checkout, ins
 import torch  # noqa: E402
 
 from latentrun import config as config_module  # noqa: E402
-from latentrun.config.build import build_clipper, build_components, build_loss_guard  # noqa: E402
-from latentrun.train.precision import MixedPrecision  # noqa: E402
-from latentrun.train.trainer import Trainer, TrainSettings  # noqa: E402
+from latentrun.config.build import build_components, build_trainer  # noqa: E402
+from latentrun.runs.directory import RunDir  # noqa: E402
+from latentrun.train.loggers import MetricLogger  # noqa: E402
+from latentrun.train.trainer import Trainer  # noqa: E402
 
 
 def machine() -> str:
@@ -49,25 +50,16 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def make_trainer(
-    config: dict[str, Any], device: torch.device, precision: str, run_dir: Path, metric_logger: Any | None = None
+    config: dict[str, Any],
+    device: torch.device,
+    precision: str,
+    run_dir: Path,
+    metric_logger: MetricLogger | None = None,
 ) -> Trainer:
-    """A Trainer wired exactly as `session` wires one, writing into `run_dir`."""
-    components = build_components(config, device)
-    return Trainer(
-        model=components.model,
-        task=components.task,
-        loss_fn=components.loss_fn,
-        optimizer=components.optimizer,
-        scheduler=components.scheduler,
-        settings=TrainSettings.from_section(config["train"]),
-        precision=MixedPrecision(precision, device),
-        clipper=build_clipper(config["train"]),
-        guard=build_loss_guard(config["train"]),
-        device=device,
-        checkpoint_dir=run_dir / "checkpoints",
-        config=config,
-        metric_logger=metric_logger,
-    )
+    """A Trainer built by the function `session` builds one with, checkpointing into `run_dir`."""
+    train = config["train"]
+    checkpointer = RunDir(run_dir).checkpointer(train["save_every"], train["keep_last"])
+    return build_trainer(config, build_components(config, device), device, precision, checkpointer, metric_logger)
 
 
 def add_set(parser) -> None:

@@ -33,7 +33,7 @@ def measure(
             step_seconds.append(common.timed(lambda: trainer.train_step(2 + index), device))
             trainer.state.step = 2 + index
             save_seconds.append(common.timed(trainer.save_checkpoint, device))
-            path = trainer.checkpoint_dir / checkpoint.step_file_name(trainer.state.step)
+            path = trainer.checkpointer.folder / checkpoint.step_file_name(trainer.state.step)
             load_seconds.append(common.timed(lambda: trainer.load_state_dict(checkpoint.load(path)), device))
         size = path.stat().st_size
     save, step = common.median(save_seconds), common.median(step_seconds)

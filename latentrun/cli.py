@@ -260,8 +260,9 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
     if command == "predict":
         from latentrun.runs import inference
         from latentrun.runs import rundir as runs
+        from latentrun.runs.directory import RunDir
 
-        task, model, _ = inference.load_trained(runs.resolve_run_dir(options.run, options.runs_dir))
+        task, model, _ = RunDir(runs.resolve_run_dir(options.run, options.runs_dir)).trained_model()
         for product in inference.predict(task, model, options.problems):
             print(product)
         return EXIT_OK
@@ -281,8 +282,8 @@ def _run_command(command: str, options: argparse.Namespace) -> int:
 
 def _eval(options: argparse.Namespace) -> int:
     from latentrun.report import grid
-    from latentrun.runs import inference
     from latentrun.runs import rundir as runs
+    from latentrun.runs.directory import RunDir
 
     parser = _command_parser("eval")
     if options.max_digits is not None and not 1 <= options.max_digits <= 9:
@@ -291,7 +292,7 @@ def _eval(options: argparse.Namespace) -> int:
         parser.error("--samples must be a positive number")
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
     for run_dir in run_dirs:
-        task, model, state = inference.load_trained(run_dir)
+        task, model, state = RunDir(run_dir).trained_model()
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
         record = grid.grid_record(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,20 +15,15 @@ from latentrun.config import ConfigError
 from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from latentrun.models.layers import set_gradient_checkpointing
 from latentrun.task.multiplication import MultiplicationTask
-from latentrun.train import precision
+from latentrun.train import distributed, precision
+from latentrun.train.checkpointing import Checkpoints
 from latentrun.train.clipping import GradClipper
+from latentrun.train.components import Components
+from latentrun.train.loggers import MetricLogger
 from latentrun.train.stability import LossGuard
+from latentrun.train.trainer import Trainer, TrainSettings
 
-
-@dataclass
-class Components:
-    """A run's task, model, loss and optimization objects."""
-
-    task: MultiplicationTask
-    model: nn.Module
-    loss_fn: Callable
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+__all__ = ["Components", "build_components", "build_trainer", "choose_precision", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,13 +53,40 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:
-    """Everything `Trainer` needs besides the run directory and writer."""
+    """Every object the `Trainer` trains with, each from its own section."""
     task = build_task(config)
     model = build_model(config, task).to(device)
     set_gradient_checkpointing(model, config["train"]["gradient_checkpointing"])
     optimizer = OPTIMIZERS.build(config["optimizer"], model=model)
     scheduler = SCHEDULERS.build(config["scheduler"], optimizer=optimizer, max_steps=config["train"]["max_steps"])
-    return Components(task, model, LOSSES.build(config["loss"]), optimizer, scheduler)
+    loss_fn = LOSSES.build(config["loss"])
+    return Components(
+        task, model, loss_fn, optimizer, scheduler, build_clipper(config["train"]), build_loss_guard(config["train"])
+    )
+
+
+def build_trainer(
+    config: dict[str, Any],
+    components: Components,
+    device: torch.device,
+    precision_name: str,
+    checkpointer: Checkpoints,
+    metric_logger: MetricLogger | None = None,
+) -> Trainer:
+    """The Trainer of a run, wired the one way every run (and every benchmark) wires it: under
+    torchrun the model becomes this rank's DDP replica and the batch this rank's share of it."""
+    world = distributed.context()
+    settings = TrainSettings.from_section(config["train"])
+    return Trainer(
+        dataclasses.replace(components, model=distributed.wrap(components.model, device)),
+        dataclasses.replace(settings, batch_size=settings.batch_size // world.world_size),
+        precision.MixedPrecision(precision_name, device),
+        checkpointer=checkpointer,
+        device=device,
+        config=config,
+        metric_logger=metric_logger,
+        world=world,
+    )
 
 
 def build_clipper(train: dict[str, Any]) -> GradClipper:

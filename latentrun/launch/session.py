@@ -2,6 +2,9 @@
 
 Under torchrun every rank calls `start` or `resume`; rank 0 alone creates, locks and writes the run
 directory and hands the others what they need (the run dir, the config, the checkpoint step).
+
+A resume writes nothing into the run directory until its checkpoint has loaded into the model
+the (possibly changed) config builds: one that cannot load leaves the run as it found it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +22,31 @@ from loguru import logger
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
-from latentrun.config.build import build_clipper, build_components, build_loss_guard, choose_precision, resolve_device
+from latentrun.config.build import build_components, build_trainer, choose_precision, resolve_device
+from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTED, RUNNING
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
-from latentrun.runs import lock as run_lock
 from latentrun.runs import rundir as runs
+from latentrun.runs.directory import RunDir
 from latentrun.train import distributed
-from latentrun.train.loggers import MetricLogger, NullLogger
-from latentrun.train.precision import PRECISIONS, Choice, MixedPrecision, check_available
-from latentrun.train.trainer import INTERRUPTED, Trainer, TrainerState, TrainSettings
+from latentrun.train.components import Components
+from latentrun.train.loggers import MetricLogger
+from latentrun.train.precision import PRECISIONS, Choice, check_available
+from latentrun.train.trainer import Trainer, TrainerState
 
-EXIT_OK, EXIT_INTERRUPTED = 0, 130
+_LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What rank 0 decided for a resume, for every rank: the config to go on with, the step of the
+    checkpoint to load (0 for none yet), and the config changes to record once it has loaded."""
+
+    config: dict[str, Any]
+    step: int
+    changes: dict[str, list[Any]]
+    forced: bool  # some change alters what is computed, allowed by --force
 
 
 def start(
@@ -42,22 +59,21 @@ def start(
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     _check_precision(config, device)
     with contextlib.ExitStack() as held:
-        run_dir = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held))
-        return run_dir, _train(run_dir, config, device, stop_at, resume_from=None)
+        run = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held))
+        return run.path, _train(run, config, device, stop_at)
 
 
 def _create(
     config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None, held: contextlib.ExitStack
-) -> Path:
+) -> RunDir:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
-    run_dir = runs.create_run_dir(runs_dir, config["experiment"])
-    held.enter_context(run_lock.hold(run_dir))
-    runs.write_text_atomic(run_dir / runs.CONFIG_FILE, config_module.dump(config))
-    runs.write_json_atomic(
-        run_dir / runs.META_FILE,
+    run = RunDir.create(runs_dir, config["experiment"])
+    held.enter_context(run.lock())
+    run.write_config(config)
+    run.write_meta(
         {
-            "id": run_dir.name,
+            "id": run.name,
             "experiment": config["experiment"],
             "experiment_file": str(Path(experiment_file).resolve()) if experiment_file else None,
             "model": config["model"]["name"],
@@ -66,42 +82,41 @@ def _create(
             "command": runs.command_line(),
             "environment": runs.environment(),
             "world_size": distributed.context().world_size,
-            "status": "created",
+            "status": CREATED,
             **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
-        },
+        }
     )
-    return run_dir
+    return run
 
 
 def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: int | None = None) -> int:
     """Continue a run from its newest loadable checkpoint, exactly as if it had never stopped."""
+    run = RunDir(run_dir)
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
-        updated, step = distributed.from_main(lambda: _prepare_resume(run_dir, overrides, force, held, loaded))
-        if step >= updated["train"]["max_steps"]:
+        plan = distributed.from_main(lambda: _plan_resume(run, overrides, force, held, loaded))
+        if plan.step >= plan.config["train"]["max_steps"]:
+            distributed.from_main(lambda: _record_resume(run, plan))
+            logger.info(f"{run.name} already finished at step {plan.step}; raise train.max_steps with --set to go on")
             return EXIT_OK
         if distributed.context().is_main:
             state = loaded["state"]
         else:  # the file rank 0 chose and verified; each rank reads it for itself
-            state = checkpoint.load(run_dir / runs.CHECKPOINT_DIR / checkpoint.step_file_name(step)) if step else None
-        device = distributed.local_device(resolve_device(updated["train"]["device"]))
-        return _train(run_dir, updated, device, stop_at, resume_from=state)
+            state = run.checkpointer().load(plan.step) if plan.step else None
+        device = distributed.local_device(resolve_device(plan.config["train"]["device"]))
+        return _train(run, plan.config, device, stop_at, plan, state)
 
 
-def _prepare_resume(
-    run_dir: Path, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
-) -> tuple[dict[str, Any], int]:
-    """Rank 0: lock the run, check the overrides and the process count, pick the checkpoint (into
-    `loaded["state"]`) and record the resume; returns (config, step) for every rank."""
-    held.enter_context(run_lock.hold(run_dir))
-    for leftover in checkpoint.remove_temporaries(run_dir) + checkpoint.remove_temporaries(
-        run_dir / runs.CHECKPOINT_DIR
-    ):
+def _plan_resume(
+    run: RunDir, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
+) -> Resume:
+    """Rank 0: lock the run, check the overrides and the process count, and pick the checkpoint
+    (into `loaded["state"]`); writes nothing but the removal of dead writers' temporary files."""
+    held.enter_context(run.lock())
+    for leftover in run.remove_temporaries():
         logger.debug(f"removed {leftover.name}, left by a process killed while writing it")
-    config_path = run_dir / runs.CONFIG_FILE
-    frozen = config_module.load(config_path)
-    updated = config_module.load(config_path, overrides)
+    frozen, updated = run.config(), run.config(overrides)
     changes = config_module.diff(frozen, updated)
     refused = [key for key in changes if key not in config_module.RUN_CONTROL_KEYS]
     if refused and not force:
@@ -113,39 +128,146 @@ def _prepare_resume(
             ]
         )
     _check_world_fits(updated)
-    # Fail before the history records a resume that cannot run.
     _check_precision(updated, resolve_device(updated["train"]["device"]))
-    state = newest_loadable_checkpoint(run_dir / runs.CHECKPOINT_DIR)
-    _check_same_world(run_dir, state)
-    step = state["step"] if state else 0
-    if changes:
-        runs.write_text_atomic(config_path, config_module.dump(updated))
-    runs.append_history(
-        run_dir,
-        {
-            "event": "resume",
-            "time": runs.now(),
-            "step": step,
-            "command": runs.command_line(),
-            "changes": {key: list(values) for key, values in changes.items()},
-            "forced": bool(refused),
-        },
-    )
-    if step >= updated["train"]["max_steps"]:
-        logger.info(f"{run_dir.name} already finished at step {step}; raise train.max_steps with --set to go on")
+    state = run.checkpointer().newest()
+    _check_same_world(run, state)
     loaded["state"] = state
-    return updated, step
+    return Resume(updated, state["step"] if state else 0, {k: list(v) for k, v in changes.items()}, bool(refused))
 
 
-def _warn_if_threads_changed(run_dir: Path, device: torch.device) -> None:
+def _record_resume(run: RunDir, plan: Resume) -> None:
+    """Rank 0, once the resume is sure to run: freeze the changed config and add the history event."""
+    if plan.changes:
+        run.write_config(plan.config)
+    event = {"event": "resume", "time": runs.now(), "step": plan.step, "command": runs.command_line()}
+    run.append_history({**event, "changes": plan.changes, "forced": plan.forced})
+
+
+def _train(
+    run: RunDir,
+    config: dict[str, Any],
+    device: torch.device,
+    stop_at: int | None,
+    resume: Resume | None = None,
+    state: dict[str, Any] | None = None,
+) -> int:
+    """Build the trainer and load the checkpoint, then (only then) write to the run dir, train,
+    and keep meta.json's status true whatever happens."""
+    world = distributed.context()
+    threads = torch.get_num_threads()
+    sink, writing = None, False
+    try:
+        trainer, choice, parameters = _build(run, config, device, state)
+        writing = True
+        if world.is_main:
+            sink = logger.add(run.log_file, level="INFO", format=_LOG_FORMAT)
+            logger.info(f"precision {choice.name} ({choice.reason})")
+        distributed.from_main(lambda: _begin_session(run, config, device, resume, choice, parameters))
+        if resume is not None:
+            logger.info(f"resuming {run.name} at step {resume.step} on {device}")
+        else:
+            processes = f", {world.world_size} processes" if world.world_size > 1 else ""
+            logger.info(f"run {run.name}: {parameters:,} parameters on {device}{processes}")
+        if world.is_main:
+            # A resume purges what an earlier session logged after its checkpoint (all of it, when
+            # it stopped before the first); config and HParams belong to the run, written once.
+            trainer.metric_logger = TensorBoardLogger(run.path, purge_step=resume.step + 1 if resume else None)
+        status = _fit(trainer, config, parameters, stop_at, first_session=resume is None)
+        if world.is_main:
+            progress = dataclasses.asdict(trainer.state)
+            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps)
+        trainer_state = trainer.state
+        logger.info(
+            f"{status} at step {trainer_state.step}: best val/exact_match {trainer_state.best_exact_match:.4f} "
+            f"(step {trainer_state.best_step}), {trainer_state.elapsed_seconds:.1f} s; run dir {run.path}"
+        )
+        return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
+    except BaseException as error:
+        # A forced resume whose checkpoint does not fit is the command's mistake, not the run's.
+        untouched = not writing and resume is not None and resume.forced
+        if world.is_main and not isinstance(error, ConfigError) and not untouched:
+            _record_crash(run, error)
+        raise
+    finally:
+        # Thread count changes float results; a run in this process (tests, notebooks) must not
+        # change the next one's.
+        torch.set_num_threads(threads)
+        if sink is not None:
+            logger.remove(sink)
+
+
+def _begin_session(
+    run: RunDir, config: dict[str, Any], device: torch.device, resume: Resume | None, choice: Choice, parameters: int
+) -> None:
+    """Rank 0, once the trainer stands: record the resume and mark the run running."""
+    if resume is not None:
+        _warn_if_threads_changed(run, device)
+        _record_resume(run, resume)
+    run.update_meta(
+        status=RUNNING,
+        parameters=parameters,
+        max_steps=config["train"]["max_steps"],
+        precision={
+            "requested": config["train"]["precision"],
+            "resolved": choice.name,
+            "reason": choice.reason,
+            "probe_seconds": choice.timings,
+        },
+        threads=torch.get_num_threads(),
+        **runs.process_owner(),
+    )
+
+
+def _build(
+    run: RunDir, config: dict[str, Any], device: torch.device, state: dict[str, Any] | None
+) -> tuple[Trainer, Choice, int]:
+    """(trainer with `state` loaded, its precision, the parameter count), writing nothing anywhere."""
+    world = distributed.context()
+    if config["train"]["num_threads"]:
+        torch.set_num_threads(config["train"]["num_threads"])
+    random.seed(config["seed"])
+    np.random.seed(config["seed"])
+    components = build_components(config, device)
+    # Rank 0 decides (an `auto` probe could time differently on each rank) and tells the others.
+    choice = distributed.from_main(lambda: _precision(config, components, device, state))
+    if world.world_size > 1:
+        _seed_rank_streams(config["seed"], world.rank)
+    parameters = components.model.num_parameters()
+    train = config["train"]
+    # Each checkpoint also brings meta.json up to date, so that `list` shows a live run's progress.
+    checkpointer = run.checkpointer(
+        train["save_every"], train["keep_last"], lambda saved: _report_progress(run, saved["trainer"])
+    )
+    trainer = build_trainer(config, components, device, choice.name, checkpointer)
+    if state is not None:
+        trainer.load_state_dict(state)
+    return trainer, choice, parameters
+
+
+def _fit(trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int | None, first_session: bool) -> str:
+    """`trainer.fit` with its metric logger opened for the session and closed whatever happens."""
+    metric_logger, outcome = trainer.metric_logger, CRASHED
+    try:
+        if first_session:
+            metric_logger.add_text(
+                "config", "\n".join("    " + line for line in config_module.dump(config).splitlines())
+            )
+            metric_logger.start_session(hparams.flat_hparams(config, parameters))
+        outcome = trainer.fit(stop_at)
+        return outcome
+    finally:
+        _close_logger(metric_logger, trainer.state, outcome)
+
+
+def _warn_if_threads_changed(run: RunDir, device: torch.device) -> None:
     """Say so when a CPU run resumes with another torch thread count than it last ran with: the
     reductions inside matmuls split differently, so the rest of the run is no longer bitwise equal
     to one that never stopped (a 2-digit run reached 1.000 exact match on 1 thread, 0.971 on 2)."""
-    recorded = runs.read_meta(run_dir).get("threads")
+    recorded = run.meta().get("threads")
     now = torch.get_num_threads()
     if device.type == "cpu" and recorded is not None and recorded != now:
         logger.warning(
-            f"{run_dir.name} ran with {recorded} CPU thread(s) and resumes with {now}: from here on it "
+            f"{run.name} ran with {recorded} CPU thread(s) and resumes with {now}: from here on it "
             f"will not be bitwise equal to an uninterrupted run; resume with "
             f"--set train.num_threads={recorded} to keep it exact"
         )
@@ -163,30 +285,17 @@ def _check_world_fits(config: dict[str, Any]) -> None:
         )
 
 
-def _check_same_world(run_dir: Path, state: dict[str, Any] | None) -> None:
+def _check_same_world(run: RunDir, state: dict[str, Any] | None) -> None:
     """A run resumes on as many processes as it was trained on: each rank's RNG streams are in its checkpoint."""
-    recorded = state.get("world_size", 1) if state else runs.read_meta(run_dir).get("world_size", 1)
+    recorded = state.get("world_size", 1) if state else run.meta().get("world_size", 1)
     world_size = distributed.context().world_size
     if recorded == world_size:
         return
     how = "python run.py --resume" if recorded == 1 else f"torchrun --nproc_per_node={recorded} run.py --resume"
     raise runs.RunError(
-        f"{run_dir}: trained on {recorded} process(es) but resumed on {world_size}; "
-        f"resume it the way it was started: {how} {run_dir}"
+        f"{run.path}: trained on {recorded} process(es) but resumed on {world_size}; "
+        f"resume it the way it was started: {how} {run.path}"
     )
-
-
-def newest_loadable_checkpoint(folder: Path) -> dict[str, Any] | None:
-    """The newest `step_*.pt` that loads, warning about each one skipped; None when there are none at all."""
-    found = checkpoint.step_checkpoints(folder)
-    for _, path in reversed(found):
-        try:
-            return checkpoint.load(path)
-        except checkpoint.CheckpointError as error:
-            logger.warning(f"skipping {error}")
-    if found:
-        raise checkpoint.CheckpointError(f"{folder}: none of the {len(found)} checkpoints can be loaded")
-    return None
 
 
 def _check_precision(config: dict[str, Any], device: torch.device) -> None:
@@ -196,7 +305,7 @@ def _check_precision(config: dict[str, Any], device: torch.device) -> None:
 
 
 def _precision(
-    config: dict[str, Any], components: Any, device: torch.device, resume_from: dict[str, Any] | None
+    config: dict[str, Any], components: Components, device: torch.device, resume_from: dict[str, Any] | None
 ) -> Choice:
     """The precision to train in: a resumed `auto` run keeps the one it started with (measuring
     again could choose differently and break exactness); anything else is resolved afresh."""
@@ -210,124 +319,14 @@ def _precision(
             raise checkpoint.CheckpointError(f"checkpoint records an unknown precision {recorded!r}")
     if requested == "auto" and recorded is not None:
         check_available(recorded, device)
-        choice = Choice(recorded, "auto: the precision this run started with")
-    else:
-        choice = choose_precision(config, components, device)
-    logger.info(f"precision {choice.name} ({choice.reason})")
-    return choice
+        return Choice(recorded, "auto: the precision this run started with")
+    return choose_precision(config, components, device)
 
 
-def _train(
-    run_dir: Path, config: dict[str, Any], device: torch.device, stop_at: int | None, resume_from: dict[str, Any] | None
-) -> int:
-    """Build everything, train, and keep meta.json's status true whatever happens."""
-    world = distributed.context()
-    log_format = "{time:YYYY-MM-DD HH:mm:ss} | {level: <7} | {message}"
-    sink = logger.add(run_dir / runs.LOG_FILE, level="INFO", format=log_format) if world.is_main else None
-    threads = torch.get_num_threads()
-    try:
-        if config["train"]["num_threads"]:
-            torch.set_num_threads(config["train"]["num_threads"])
-        if world.is_main and resume_from is not None:
-            _warn_if_threads_changed(run_dir, device)
-        random.seed(config["seed"])
-        np.random.seed(config["seed"])
-        components = build_components(config, device)
-        # Rank 0 decides (an `auto` probe could time differently on each rank) and tells the others.
-        choice = distributed.from_main(lambda: _precision(config, components, device, resume_from))
-        if world.world_size > 1:
-            _seed_rank_streams(config["seed"], world.rank)
-        start_step = resume_from["step"] if resume_from else 0
-        metric_logger: MetricLogger = NullLogger()
-        parameters = components.model.num_parameters()
-        if world.is_main:
-            metric_logger = TensorBoardLogger(run_dir, purge_step=start_step + 1 if resume_from else None)
-            if resume_from is None:
-                metric_logger.add_text(
-                    "config", "\n".join("    " + line for line in config_module.dump(config).splitlines())
-                )
-                metric_logger.start_session(hparams.flat_hparams(config, parameters))
-        settings = TrainSettings.from_section(config["train"])
-        trainer = Trainer(
-            model=distributed.wrap(components.model, device),
-            task=components.task,
-            loss_fn=components.loss_fn,
-            optimizer=components.optimizer,
-            scheduler=components.scheduler,
-            settings=dataclasses.replace(settings, batch_size=settings.batch_size // world.world_size),
-            precision=MixedPrecision(choice.name, device),
-            clipper=build_clipper(config["train"]),
-            guard=build_loss_guard(config["train"]),
-            device=device,
-            checkpoint_dir=run_dir / runs.CHECKPOINT_DIR,
-            config=config,
-            metric_logger=metric_logger,
-            rank=world.rank,
-            world_size=world.world_size,
-            on_checkpoint=(lambda state: _report_progress(run_dir, state)) if world.is_main else None,
-        )
-        if resume_from is not None:
-            trainer.load_state_dict(resume_from)
-            logger.info(f"resuming {run_dir.name} at step {start_step} on {device}")
-        else:
-            logger.info(
-                f"run {run_dir.name}: {parameters:,} parameters on {device}"
-                + (f", {world.world_size} processes" if world.world_size > 1 else "")
-            )
-        if world.is_main:
-            runs.update_meta(
-                run_dir,
-                status="running",
-                parameters=parameters,
-                max_steps=settings.max_steps,
-                precision={
-                    "requested": config["train"]["precision"],
-                    "resolved": choice.name,
-                    "reason": choice.reason,
-                    "probe_seconds": choice.timings,
-                },
-                threads=torch.get_num_threads(),
-                **runs.process_owner(),
-            )
-        outcome = "crashed"
-        try:
-            outcome = status = trainer.fit(stop_at)
-        finally:
-            _close_logger(metric_logger, trainer.state, outcome)
-        state = trainer.state
-        if world.is_main:
-            runs.update_meta(
-                run_dir,
-                status=status,
-                step=state.step,
-                max_steps=settings.max_steps,
-                best_exact_match=state.best_exact_match,
-                best_step=state.best_step,
-                last_loss=state.last_loss,
-                elapsed_seconds=round(state.elapsed_seconds, 3),
-                updated=runs.now(),
-            )
-        logger.info(
-            f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
-            f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}"
-        )
-        return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
-    except BaseException as error:
-        if world.is_main and not isinstance(error, ConfigError):
-            _record_crash(run_dir, error)
-        raise
-    finally:
-        # Thread count changes float results; a run in this process (tests, notebooks) must not
-        # change the next one's.
-        torch.set_num_threads(threads)
-        if sink is not None:
-            logger.remove(sink)
-
-
-def _record_crash(run_dir: Path, error: BaseException) -> None:
+def _record_crash(run: RunDir, error: BaseException) -> None:
     """Mark meta.json crashed if the disk still lets us: on a full or read-only disk the original error matters more."""
     try:
-        runs.update_meta(run_dir, status="crashed", error=f"{type(error).__name__}: {error}", updated=runs.now())
+        run.update_meta(status=CRASHED, error=f"{type(error).__name__}: {error}", updated=runs.now())
     except (OSError, runs.RunError) as meta_error:
         logger.error(f"could not record the crash in {runs.META_FILE}: {meta_error}")
 
@@ -341,23 +340,26 @@ def _seed_rank_streams(seed: int, rank: int) -> None:
     torch.manual_seed(int(torch_seed))
 
 
-def _report_progress(run_dir: Path, state: TrainerState) -> None:
-    """Keep meta.json's step and losses current at every checkpoint, so `list` shows a live run's progress."""
-    runs.update_meta(
-        run_dir,
-        step=state.step,
-        last_loss=state.last_loss,
-        best_exact_match=state.best_exact_match,
-        best_step=state.best_step,
-        elapsed_seconds=round(state.elapsed_seconds, 3),
+def _report_progress(run: RunDir, progress: dict[str, Any], **extra: Any) -> None:
+    """Bring meta.json's step, losses and time up to date from the trainer's state (a checkpoint's
+    `trainer` entry, or the state at the end of a session)."""
+    run.update_meta(
+        **extra,
+        step=progress["step"],
+        last_loss=progress["last_loss"],
+        best_exact_match=progress["best_exact_match"],
+        best_step=progress["best_step"],
+        elapsed_seconds=round(progress["elapsed_seconds"], 3),
         updated=runs.now(),
     )
 
 
 def _close_logger(metric_logger: MetricLogger, state: TrainerState, outcome: str) -> None:
     """Attach the session's final metrics for TensorBoard's HParams tab, mark how it ended, close."""
-    if state.best_exact_match >= 0:
-        metric_logger.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
-    metric_logger.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
-    metric_logger.end_session(outcome, state.step)
-    metric_logger.close()
+    try:
+        if state.best_exact_match >= 0:
+            metric_logger.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
+        metric_logger.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
+        metric_logger.end_session(outcome, state.step)
+    finally:
+        metric_logger.close()

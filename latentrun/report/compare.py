@@ -9,6 +9,7 @@ mean ± sample standard deviation.
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 from collections.abc import Callable, Sequence
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from latentrun import config as config_module
-from latentrun.config.build import build_model, build_task
+from latentrun.core.atomic import atomic_write, atomic_write_json
 from latentrun.models import flops
-from latentrun.runs import checkpoint
 from latentrun.runs import rundir as runs
+from latentrun.runs.directory import RunDir
 
 CURVES = ("val/exact_match", "val/digit_accuracy", "val/loss")
 # Run-control keys that leave the trained weights unchanged; train.max_steps is not one of them.
@@ -55,19 +56,10 @@ def _metrics(target: float) -> list[_Metric]:
 def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
     """One run's efficiency figures; a figure the run cannot give yet (no evaluation so far, target
     never reached) is None."""
-    config = config_module.load(run_dir / runs.CONFIG_FILE)
-    meta = runs.read_meta(run_dir)
-    task = build_task(config)
-    model = build_model(config, task)
-    best_path = run_dir / runs.CHECKPOINT_DIR / checkpoint.BEST_FILE
-    best = checkpoint.load(best_path) if best_path.is_file() else None
-    if best is not None:
-        try:
-            model.load_state_dict(best["model"])
-        except RuntimeError as error:
-            raise checkpoint.CheckpointError(
-                f"{best_path}: does not fit the run's config: {str(error).splitlines()[0]}"
-            ) from None
+    run = RunDir(run_dir)
+    config, meta = run.config(), run.meta()
+    best = run.checkpointer().best()
+    task, model = run.build_model(best)
     parameters = model.num_parameters()
     batch = task.train_batch(1, 2)
     per_example = flops.training_flops_per_example(model, batch.prompt, batch.answer)
@@ -221,7 +213,7 @@ def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
         "runs": [{k: v for k, v in run.items() if not k.startswith("_")} for run in summaries],
         "verdict": decision,
     }
-    runs.write_json_atomic(out / "compare.json", document)
+    atomic_write_json(out / "compare.json", document)
     plot_curves(groups, out / "compare.png")
     lines = [format_table(groups, metric_list), ""]
     for group in groups:
@@ -269,9 +261,9 @@ def plot_curves(groups: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    tmp.replace(path)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    atomic_write(path, image.getvalue())
 
 
 def _show(stats: dict[str, Any], metric: _Metric) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from latentrun.runs.rundir import write_json_atomic
+from latentrun.core.atomic import atomic_write_json
 from latentrun.task.multiplication import MultiplicationTask, stream_generator
 
 GRID_STREAM = 3  # after the train (0), val (1) and test (2) streams of data.py
@@ -191,7 +191,7 @@ def write_grid(run_dir: Path, record: dict[str, Any], cells: list[Cell]) -> tupl
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
     json_path, png_path = out / GRID_JSON, out / GRID_PNG
-    write_json_atomic(json_path, record)
+    atomic_write_json(json_path, record)
     figure = heatmap(cells, record["max_digits"], f"{record['run']} (step {record['step']})")
     figure.savefig(png_path, dpi=120)
     writer = SummaryWriter(str(run_dir))

@@ -14,11 +14,12 @@ from typing import Any
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
+from latentrun.core import status
 from latentrun.runs import checkpoint
 from latentrun.runs import rundir as runs
+from latentrun.runs.directory import RunDir
 
 SORTS = ("date", "step", "loss", "acc")
-_LIVE = ("created", "running")  # recorded statuses that only hold while the process is alive
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
@@ -44,22 +45,21 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "last_loss": _number(meta, "last_loss"),
         "elapsed_seconds": _number(meta, "elapsed_seconds"),
         "created": meta.get("created"),
-        "status": status(run_dir, meta),
+        "status": run_status(run_dir, meta),
     }
 
 
-def status(run_dir: Path, meta: dict[str, Any]) -> str:
+def run_status(run_dir: Path, meta: dict[str, Any]) -> str:
     """running / finished / stopped / interrupted / crashed, from the lock file and meta.json.
 
-    A live lock holder means running. meta.json saying running (or created) is only believed while
+    A live lock holder (asked of the lock itself: its flock, not its JSON) means running. meta.json saying running (or created) is only believed while
     the process it names is alive: a process killed outright never gets to write `crashed`.
     """
-    lock = _read_lock(run_dir)
-    if lock is not None and runs.owner_alive(lock) is not False:
-        return "running"
+    if RunDir(run_dir).holder() is not None:
+        return status.RUNNING
     recorded = str(meta.get("status", "unknown"))
-    if recorded in _LIVE and "pid" in meta:
-        return "crashed" if runs.owner_alive(meta) is False else "running"
+    if recorded in status.LIVE and "pid" in meta:
+        return status.CRASHED if runs.owner_alive(meta) is False else status.RUNNING
     return recorded
 
 
@@ -233,14 +233,6 @@ def _model_name(run_dir: Path) -> str | None:
         return config_module.load(run_dir / runs.CONFIG_FILE)["model"]["name"]
     except ConfigError:
         return None
-
-
-def _read_lock(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        lock = json.loads((run_dir / runs.LOCK_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return lock if isinstance(lock, dict) else None
 
 
 def _value(value: Any) -> str:

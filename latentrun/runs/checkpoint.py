@@ -1,35 +1,31 @@
-"""Checkpoint files: atomic writes, safe loads, and the RNG state that makes resume exact.
+"""Checkpoint files: atomic writes and safe loads.
 
 A checkpoint is written to a hidden temporary file in the same folder, flushed, fsynced, entered
 with its SHA-256 in the folder's manifest, and renamed into place, so a crash never leaves a
 half-written `step_*.pt` and every one that exists can be verified. Loading checks the bytes
 against the manifest and always uses `weights_only=True`, so a file holding a pickle payload is
-refused rather than executed.
+refused rather than executed. Which files to write and keep is the Checkpointer's business.
 """
+
 from __future__ import annotations
 
 import io
 import os
-import random
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from latentrun.core.atomic import atomic_write
 from latentrun.runs import manifest
-from latentrun.train import distributed
+from latentrun.train.checkpointing import CheckpointError  # noqa: F401  (raised here, caught by callers as checkpoint.CheckpointError)
 
 STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
 # Written when a step is skipped for an exploding loss; a separate series, so that pruning regular
 # checkpoints never deletes the evidence and a resume never mistakes one for the newest good state.
 EMERGENCY_FILE = re.compile(r"^emergency_(\d{8})\.pt$")
 BEST_FILE = "best.pt"
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be written, read or applied."""
 
 
 def step_file_name(step: int) -> str:
@@ -40,81 +36,19 @@ def emergency_file_name(step: int) -> str:
     return f"emergency_{step:08d}.pt"
 
 
-def capture_rng() -> dict[str, Any]:
-    """Every global random stream a training step may touch: Python, NumPy, torch CPU, every CUDA device."""
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    devices = _cuda_devices()
-    return {
-        "python": random.getstate(),
-        # NumPy's state holds an ndarray, which weights_only loading refuses; store it as a tensor.
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
-        "torch": torch.get_rng_state(),
-        "cuda": [torch.cuda.get_rng_state(index) for index in devices],
-        "cuda_devices": devices,
-    }
-
-
-def _cuda_devices() -> list[int]:
-    """Every CUDA device in a world of one; under torchrun only this rank's own, since touching the
-    others would create a CUDA context on every GPU from every rank."""
-    if not torch.cuda.is_available():
-        return []
-    if distributed.context().world_size > 1:
-        return [torch.cuda.current_device()]
-    return list(range(torch.cuda.device_count()))
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Put back the streams `capture_rng` saved."""
-    random.setstate(_as_tuples(state["python"]))
-    numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
-                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        # Checkpoints from before `cuda_devices` hold every device's state in device order.
-        for index, device_state in zip(state.get("cuda_devices", range(len(state["cuda"]))), state["cuda"]):
-            torch.cuda.set_rng_state(device_state, index)
-
-
-def _as_tuples(value: Any) -> Any:
-    """random.setstate wants the nested tuples back that a round trip may have turned into lists."""
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
 def save(path: Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` atomically and record its SHA-256 in the manifest; CheckpointError when the
     disk refuses (full, read-only), with `path` and every earlier checkpoint left as they were."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         # The manifest learns the new bytes before they can appear under the real name, so a crash
         # at any point leaves no step_*.pt without its entry.
-        manifest.record(path, data)
-        os.replace(temporary, path)
-        _fsync_dir(path.parent)
+        atomic_write(path, data, before_replace=lambda: manifest.record(path, data))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise CheckpointError(f"{path}: cannot write checkpoint ({error.strerror or error})") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def load(path: Path) -> dict[str, Any]:

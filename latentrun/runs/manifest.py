@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from latentrun.core.atomic import atomic_write
 from latentrun.runs.rundir import now
 
 MANIFEST_FILE = "manifest.json"
@@ -57,18 +57,7 @@ def record(path: Path, data: bytes) -> None:
     folder = path.parent
     files = {name: entry for name, entry in (read(folder) or {}).items() if (folder / name).exists()}
     files[path.name] = {"sha256": sha256(data), "bytes": len(data), "recorded": now()}
-    manifest = folder / MANIFEST_FILE
-    temporary = manifest.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump({"format": FORMAT, "files": dict(sorted(files.items()))}, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, manifest)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write(folder / MANIFEST_FILE, json.dumps({"format": FORMAT, "files": dict(sorted(files.items()))}, indent=1) + "\n")
 
 
 def verify(path: Path, data: bytes) -> bool:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from latentrun.core.atomic import atomic_write_json
 from latentrun.core.text import printable
 
 CONFIG_FILE = "config.yaml"
@@ -44,20 +45,6 @@ def create_run_dir(runs_dir: Path, experiment: str) -> Path:
             continue
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON without ever leaving a half-written file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(temporary, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` without ever leaving a half-written file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def read_meta(run_dir: Path) -> dict[str, Any]:
     """The run's meta.json; RunError when it is missing or unreadable."""
     path = run_dir / META_FILE
@@ -70,11 +57,16 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    """Replace meta.json with `meta`, atomically."""
+    atomic_write_json(run_dir / META_FILE, meta)
+
+
 def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
     """Merge `changes` into meta.json and write it back atomically."""
     meta = read_meta(run_dir)
     meta.update(changes)
-    write_json_atomic(run_dir / META_FILE, meta)
+    write_meta(run_dir, meta)
     return meta
 
 
@@ -82,7 +74,7 @@ def append_history(run_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
     """Add one start/resume/finish event to meta.json's history."""
     meta = read_meta(run_dir)
     meta.setdefault("history", []).append(event)
-    write_json_atomic(run_dir / META_FILE, meta)
+    write_meta(run_dir, meta)
     return meta
 
 

@@ -161,15 +161,18 @@ def all_gather_object(value: T) -> list[T]:
     return gathered
 
 
-def agree(loss: torch.Tensor, stop_requested: bool) -> tuple[torch.Tensor, bool]:
-    """(mean loss over ranks, whether any rank was asked to stop): one small all-reduce per step.
+def agree(values: list[torch.Tensor], stop_requested: bool) -> tuple[list[torch.Tensor], bool]:
+    """(each scalar's mean over ranks, whether any rank was asked to stop): one small all-reduce per step.
 
     Every rank must take the same branch at the same step (log, evaluate, checkpoint, stop), or the
     collectives inside those branches pair up wrongly and the job hangs. A signal reaches each
     rank at a slightly different step, so the decision is made together.
     """
     if _context.world_size == 1:
-        return loss, stop_requested
-    packed = torch.stack([loss.detach().float(), torch.tensor(float(stop_requested), device=loss.device)])
+        return values, stop_requested
+    device = values[0].device
+    packed = torch.stack(
+        [*(value.detach().float() for value in values), torch.tensor(float(stop_requested), device=device)]
+    )
     dist.all_reduce(packed)
-    return packed[0] / _context.world_size, bool(packed[1] > 0)
+    return list(packed[:-1] / _context.world_size), bool(packed[-1] > 0)

@@ -12,9 +12,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,18 +20,19 @@ from loguru import logger
 from torch import nn
 from tqdm import tqdm
 
-from latentrun.runs import checkpoint
-from latentrun.task.multiplication import MultiplicationTask
+from latentrun.core.status import FINISHED, INTERRUPTED, STOPPED
 from latentrun.train import distributed
-from latentrun.train.clipping import GradClipper
+from latentrun.train.checkpointing import CheckpointError, Checkpoints, State
+from latentrun.train.components import Components
 from latentrun.train.loggers import MetricLogger, NullLogger
 from latentrun.train.metrics import evaluate
 from latentrun.train.objective import step_loss
 from latentrun.train.precision import MixedPrecision
+from latentrun.train.rng import capture_rng, restore_rng
 from latentrun.train.schedules import TeacherForcing
-from latentrun.train.stability import LossGuard, TrainingDiverged, scaled_learning_rate
+from latentrun.train.stability import TrainingDiverged, scaled_learning_rate
 
-FINISHED, STOPPED, INTERRUPTED = "finished", "stopped", "interrupted"
+__all__ = ["FINISHED", "INTERRUPTED", "STOPPED", "StepResult", "Trainer", "TrainerState", "TrainSettings"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,6 @@ class TrainSettings:
     batch_size: int
     eval_every: int
     eval_batch_size: int
-    save_every: int
-    keep_last: int
     log_every: int
     compile: bool
     teacher_forcing: TeacherForcing
@@ -80,53 +77,46 @@ class StepResult:
     """What one step did: its loss, and the clipping it applied, or why its update was skipped."""
 
     loss: torch.Tensor
+    latent_loss: torch.Tensor | None  # the step-supervision part of an update that was made, if any
     grad_norm: torch.Tensor | None  # None when the loss stopped the step before backward
     clip_threshold: float
     problem: str | None  # why the update was skipped; None for a normal step
 
 
 class Trainer:
-    """Trains one model on one task, writing checkpoints, TensorBoard scalars and log lines."""
+    """Trains one model on one task; asks `checkpointer` to save and `metric_logger` to record."""
 
     def __init__(
         self,
-        *,
-        model: nn.Module,
-        task: MultiplicationTask,
-        loss_fn: Callable,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        components: Components,
         settings: TrainSettings,
         precision: MixedPrecision,
-        clipper: GradClipper,
-        guard: LossGuard,
+        *,
+        checkpointer: Checkpoints,
         device: torch.device,
-        checkpoint_dir: Path,
         config: dict[str, Any],
         metric_logger: MetricLogger | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        on_checkpoint: Callable[[TrainerState], None] | None = None,
+        world: distributed.Context | None = None,
     ) -> None:
-        self.model = model
-        self.task = task
-        self.loss_fn = loss_fn
-        self.optimizer = optimizer
-        self.scheduler = scheduler
+        self.task = components.task
+        self.model = components.model
+        self.loss_fn = components.loss_fn
+        self.optimizer = components.optimizer
+        self.scheduler = components.scheduler
+        self.clipper = components.clipper
+        self.guard = components.guard
         self.settings = settings
         self.precision = precision
-        self.clipper = clipper
-        self.guard = guard
         # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
         # generation) uses the plain module, so checkpoints keep their names and load anywhere.
-        self.forward: nn.Module = torch.compile(model) if settings.compile else model
+        self.forward: nn.Module = torch.compile(self.model) if settings.compile else self.model
+        self.checkpointer = checkpointer
         self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.config = config
+        self.config = config  # stored in every checkpoint, so a checkpoint explains itself
         self.metric_logger: MetricLogger = metric_logger or NullLogger()  # NullLogger on ranks other than 0
-        self.rank = rank
-        self.world_size = world_size  # settings.batch_size is then this rank's share of the global batch
-        self.on_checkpoint = on_checkpoint  # lets the run dir report progress while training goes on
+        world = world or distributed.Context()
+        self.rank = world.rank
+        self.world_size = world.world_size  # settings.batch_size is then this rank's share of the global batch
         self.state = TrainerState()
         self._stop_signal: int | None = None
 
@@ -136,7 +126,7 @@ class Trainer:
 
         Under torchrun every rank must call it (it gathers each rank's RNG streams); `rng` is rank 0's.
         """
-        rng_by_rank = distributed.all_gather_object(checkpoint.capture_rng())
+        rng_by_rank = distributed.all_gather_object(capture_rng())
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -170,59 +160,25 @@ class Trainer:
             self.guard.load_state_dict(trainer.pop("stability", {}))
             self.state = TrainerState(**trainer)
             # Checkpoints from before DDP hold one rank's streams, under `rng` only.
-            checkpoint.restore_rng(state.get("rng_by_rank", [state["rng"]])[self.rank])
+            restore_rng(state.get("rng_by_rank", [state["rng"]])[self.rank])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
             # A file that passed its checks can still hold the wrong things (another tool's dict,
             # an edited manifest): say so rather than fail somewhere inside torch.
             reason = (str(error).splitlines() or [type(error).__name__])[0]
-            raise checkpoint.CheckpointError(f"checkpoint does not fit this model: {reason}") from None
+            raise CheckpointError(f"checkpoint does not fit this model: {reason}") from None
 
-    def save_checkpoint(self) -> Path:
-        """Write step_N.pt (rank 0; every rank takes part); a failed write stops the run with CheckpointError."""
-        path = self.checkpoint_dir / checkpoint.step_file_name(self.state.step)
-        state = self.state_dict()
-        # A resume rewinds TensorBoard to the checkpoint's step; the scalars up to it must be on
-        # disk by then, or a SIGKILL would lose them for good.
+    def save_checkpoint(self) -> None:
+        """Checkpoint the current step now, whatever save_every says (every rank calls it)."""
+        self.checkpointer.save(self.state.step, self._checkpoint_state, force=True)
+
+    def _checkpoint_state(self) -> State:
+        # A resume rewinds the metric log to the checkpoint's step; what was logged up to it must
+        # be on disk by then, or a SIGKILL would lose it for good.
         self.metric_logger.flush()
+        return self.state_dict()
 
-        def write() -> None:
-            try:
-                checkpoint.save(path, state)
-            except checkpoint.CheckpointError as error:
-                # Training on would leave nothing to come back to if this process died next.
-                logger.error(f"step {self.state.step}: {error}; stopping the run, earlier checkpoints are intact")
-                raise
-            for removed in checkpoint.prune(self.checkpoint_dir, self.settings.keep_last):
-                logger.debug(f"removed old checkpoint {removed.name}")
-            if self.on_checkpoint is not None:
-                self.on_checkpoint(self.state)
-
-        distributed.from_main(write)
-        return path
-
-    def save_emergency_checkpoint(self) -> Path:
-        """The full state right after a skipped step, kept apart from the regular series (rank 0
-        writes; every rank takes part, as in save_checkpoint)."""
-        path = self.checkpoint_dir / checkpoint.emergency_file_name(self.state.step)
-        state = self.state_dict()
-
-        def write() -> None:
-            checkpoint.save(path, state)
-            checkpoint.prune(self.checkpoint_dir, self.settings.keep_last, checkpoint.EMERGENCY_FILE)
-
-        distributed.from_main(write)
-        return path
-
-    def save_best(self, metrics: dict[str, float]) -> None:
-        """best.pt: the weights with the best validation result, for predict and eval (rank 0 writes).
-
-        Deliberately not a collective: whether a result is the best so far is decided by each rank
-        on its own evaluation, which a GPU need not reproduce bit for bit on every rank."""
-        if self.rank == 0:
-            checkpoint.save(
-                self.checkpoint_dir / checkpoint.BEST_FILE,
-                {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config},
-            )
+    def _best_state(self, metrics: dict[str, float]) -> State:
+        return {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
 
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> StepResult:
@@ -238,10 +194,10 @@ class Trainer:
                 operand_width=self.task.operand_width,
             )
         loss = output.loss.detach()
-        grad_norm, threshold = None, self.clipper.threshold()
+        latent_loss, grad_norm, threshold = None, None, self.clipper.threshold()
         # Judged on the mean over ranks, so every rank skips or updates alike: a backward skipped on
         # one rank alone would leave the others waiting in DDP's gradient all-reduce.
-        problem = self.guard.check_loss(float(distributed.agree(loss, False)[0]))
+        problem = self.guard.check_loss(float(distributed.agree([loss], False)[0][0]))
         if problem is None:
             self.optimizer.zero_grad(set_to_none=True)
             self.precision.backward(output.loss)
@@ -253,10 +209,9 @@ class Trainer:
             else:
                 with scaled_learning_rate(self.optimizer, self.guard.lr_scale()):
                     self.precision.step(self.optimizer)
-                if "latent_loss" in output.parts:
-                    self.state.latent_loss_sum += float(output.parts["latent_loss"])
+                latent_loss = output.parts.get("latent_loss")
         self.scheduler.step()  # skipped or not, step s+1 follows the schedule's step s+1
-        return StepResult(loss, grad_norm, threshold, problem)
+        return StepResult(loss, latent_loss, grad_norm, threshold, problem)
 
     def fit(self, stop_at: int | None = None) -> str:
         """Train until max_steps, `stop_at`, or SIGINT/SIGTERM; always leaves a checkpoint of the last step."""
@@ -278,7 +233,12 @@ class Trainer:
             while self.state.step < last_step:
                 step = self.state.step + 1
                 result = self.train_step(step)
-                loss, stop_requested = distributed.agree(result.loss, self._stop_signal is not None)
+                # Means over ranks, so that rank 0 logs the whole global batch's losses.
+                no_latent = torch.zeros((), device=result.loss.device)
+                (loss, latent_loss), stop_requested = distributed.agree(
+                    [result.loss, no_latent if result.latent_loss is None else result.latent_loss],
+                    self._stop_signal is not None,
+                )
                 self.state.step = step
                 self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
                 window_samples += settings.batch_size * self.world_size
@@ -288,6 +248,8 @@ class Trainer:
                     self.guard.record_good(loss_value)
                     self.state.loss_sum += loss_value
                     self.state.loss_count += 1
+                    if result.latent_loss is not None:
+                        self.state.latent_loss_sum += float(latent_loss)
                 elif self._handle_bad_step(step, result.problem):
                     progress.reset(total=settings.max_steps)
                     progress.update(self.state.step)
@@ -303,8 +265,7 @@ class Trainer:
                     signum = self._stop_signal or "to another rank"
                     logger.warning(f"signal {signum} received: checkpointing step {step} and stopping")
                     break
-                if step % settings.save_every == 0 or step == last_step:
-                    self.save_checkpoint()
+                self.checkpointer.save(step, self._checkpoint_state, force=step == last_step)
             if status == INTERRUPTED:
                 self.save_checkpoint()
         finally:
@@ -318,10 +279,10 @@ class Trainer:
         streak is long enough; True when the state went back to an earlier step."""
         roll_back = self.guard.record_bad(step)
         scale = self.guard.lr_scale()
-        path = self.save_emergency_checkpoint()
+        saved = self.checkpointer.save_emergency(step, self.state_dict)
         logger.warning(
             f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
-            f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}"
+            f"({self.guard.consecutive_bad} bad in a row), state saved to {saved}"
         )
         self.metric_logger.add_scalar("train/emergency_lr_scale", scale, step)
         if roll_back:
@@ -334,22 +295,18 @@ class Trainer:
         Every rank reads the same file, as a resume does."""
         first_bad = self.guard.begin_rollback()
         guard_state = self.guard.state_dict()
-        for step, path in reversed(checkpoint.step_checkpoints(self.checkpoint_dir)):
-            if step >= first_bad:
-                continue
-            try:
-                state = checkpoint.load(path)
-            except checkpoint.CheckpointError as error:
-                logger.warning(f"rollback: skipping {error}")
-                continue
-            self.load_state_dict(state)
-            self.guard.load_state_dict(guard_state)
-            logger.warning(
-                f"rolled back to step {step} ({path.name}), rollback {self.guard.rollbacks} of "
-                f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}"
-            )
-            return
-        raise TrainingDiverged(f"bad steps from step {first_bad} on, and no checkpoint before it to roll back to")
+        found = self.checkpointer.newest_before(first_bad)
+        if found is None:
+            raise TrainingDiverged(f"bad steps from step {first_bad} on, and no checkpoint before it to roll back to")
+        name, state = found
+        self.load_state_dict(state)
+        self.guard.load_state_dict(guard_state)
+        # The replay logs these steps again; its values are the ones that count.
+        self.metric_logger.rewind(self.state.step)
+        logger.warning(
+            f"rolled back to step {self.state.step} ({name}), rollback {self.guard.rollbacks} of "
+            f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}"
+        )
 
     def _log_train(self, step: int, result: StepResult, samples_per_sec: float, progress: tqdm) -> None:
         # A window of nothing but skipped steps has no loss to report; the warnings already said why.
@@ -402,7 +359,7 @@ class Trainer:
             self.state.best_exact_match = metrics["val/exact_match"]
             self.state.best_val_loss = metrics["val/loss"]
             self.state.best_step = step
-            self.save_best(metrics)
+            self.checkpointer.save_best(lambda: self._best_state(metrics))
         return metrics
 
     # ---- signals --------------------------------------------------------------------------

@@ -41,6 +41,15 @@ def torchrun(*args, nproc=2) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+_draw = MultiplicationTask.train_batch
+
+
+def both_shards(self, step, batch_size, rank=0):
+    """What ranks 0 and 1 of a 2-process run draw at `step`, concatenated: one process's global batch."""
+    shards = [_draw(self, step, batch_size // 2, shard) for shard in (0, 1)]
+    return Batch(*(torch.cat(parts) for parts in zip(*((s.a, s.b, s.prompt, s.answer) for s in shards))))
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("ddp")
@@ -50,12 +59,6 @@ def ddp_run(tmp_path_factory):
 
 
 def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_path, monkeypatch):
-    draw = MultiplicationTask.train_batch
-
-    def both_shards(self, step, batch_size, rank=0):
-        shards = [draw(self, step, batch_size // 2, shard) for shard in (0, 1)]
-        return Batch(*(torch.cat(parts) for parts in zip(*((s.a, s.b, s.prompt, s.answer) for s in shards))))
-
     monkeypatch.setattr(MultiplicationTask, "train_batch", both_shards)
     assert run_cli(SMOKE, "--runs-dir", tmp_path, *FAST) == 0
     single = only_run(tmp_path)
@@ -71,6 +74,21 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
     one_eval, two_eval = scalars(single, "val/exact_match"), scalars(ddp_run, "val/exact_match")
     assert [s for s, _ in one_eval] == [s for s, _ in two_eval]
     assert [v for _, v in one_eval] == pytest.approx([v for _, v in two_eval])
+
+
+def test_the_latent_loss_is_the_mean_over_ranks_as_the_loss_is(tmp_path, monkeypatch):
+    supervised = (*FAST, "--set", "train.max_steps=10", "--set", "model.latent_mode=recurrent")
+    supervised += ("--set", "model.num_latent=3", "--set", "loss.latent_supervision_weight=0.5")
+    result = torchrun(SMOKE, "--runs-dir", tmp_path / "two", *supervised)
+    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.setattr(MultiplicationTask, "train_batch", both_shards)
+    assert run_cli(SMOKE, "--runs-dir", tmp_path / "one", *supervised) == 0
+    one, two = only_run(tmp_path / "one"), only_run(tmp_path / "two")
+    for tag in ("train/loss", "train/latent_loss"):
+        one_values, two_values = scalars(one, tag), scalars(two, tag)
+        assert [s for s, _ in one_values] == [s for s, _ in two_values] == list(range(1, 11)), tag
+        for (step, expected), (_, got) in zip(one_values, two_values):
+            assert got == pytest.approx(expected, rel=RTOL, abs=ATOL), (tag, step)
 
 
 def test_rank_0_alone_writes_and_checkpoints_hold_every_ranks_rng(ddp_run):

@@ -12,6 +12,7 @@ import sys
 import pytest
 from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
 
+from latentrun.core import atomic
 from latentrun.runs import checkpoint
 
 
@@ -52,7 +53,7 @@ def test_a_refused_checkpoint_write_stops_the_run_with_exit_1(error_number, tmp_
         handle = builtins.open(path, mode, *args, **kwargs)
         return HalfWrittenFile(handle, error_number) if "step_00000020" in str(path) else handle
 
-    monkeypatch.setattr(checkpoint, "open", refusing_open, raising=False)  # only checkpoint.py's writes
+    monkeypatch.setattr(atomic, "open", refusing_open, raising=False)  # only step 20's checkpoint fails
     assert run_cli(SMOKE, "--runs-dir", tmp_path, *FAST, "--set", "train.save_every=10") == 1
     err = capsys.readouterr().err
     run_dir = only_run(tmp_path)

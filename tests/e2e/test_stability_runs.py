@@ -98,3 +98,15 @@ def test_explosions_that_persist_after_every_rollback_end_the_run_as_diverged(sm
     assert "training has diverged" in err and "Traceback" not in err
     meta = json.loads((only_run(tmp_path) / "meta.json").read_text())
     assert meta["status"] == "crashed" and "TrainingDiverged" in meta["error"]
+
+
+def test_a_rollback_logs_each_replayed_step_once_with_the_replays_values(smoke, tmp_path, monkeypatch):
+    inject(monkeypatch, {13: float("nan"), 14: float("nan"), 15: float("nan")})
+    assert run_cli(smoke, "--runs-dir", tmp_path, *SHORT) == 0
+    run_dir = only_run(tmp_path)
+    assert "rolled back to step 10" in (run_dir / "train.log").read_text()
+    for tag in ("train/loss", "train/lr", "train/emergency_lr_scale"):
+        assert [step for step, _ in scalars(run_dir, tag)] == list(range(1, 21)), tag
+    # The replay of steps 11-20 ran at the cut rate, and that is what TensorBoard keeps.
+    scales = dict(scalars(run_dir, "train/emergency_lr_scale"))
+    assert all(scales[step] == 1.0 for step in range(1, 11)) and all(scales[step] < 1.0 for step in range(11, 21))

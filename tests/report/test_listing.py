@@ -11,6 +11,7 @@ import pytest
 from latentrun import config
 from latentrun.cli import main
 from latentrun.report import listing
+from latentrun.runs import lock as run_lock
 from latentrun.runs import rundir as runs
 
 SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
@@ -36,9 +37,21 @@ def fabricate(runs_dir: Path, run_id: str, overrides=(), lock=None, **meta) -> P
         "history": [],
     }
     (run_dir / "meta.json").write_text(json.dumps({**base, **meta}))
-    if lock is not None:
+    if lock == runs.process_owner():  # held: a real lock, since liveness is asked of its flock
+        held_locks.append(run_lock.acquire(run_dir))
+    elif lock is not None:  # a lock file its holder left behind when it died
         (run_dir / "lock").write_text(json.dumps(lock))
     return run_dir
+
+
+held_locks: list = []
+
+
+@pytest.fixture(autouse=True)
+def _release_locks():
+    yield
+    while held_locks:
+        held_locks.pop().release()
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""RunDir: one run directory as an object that owns its paths, config, meta.json and history, its
+lock, its checkpoints, and rebuilding the trained model from them.
+
+The functions in `runs.rundir` (meta.json reads and writes, ids and lookup) stay the primitives
+underneath, for readers that only glance at many runs (`list`); everything that works on one
+run goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from latentrun import config as config_module
+from latentrun.config.build import build_model, build_task
+from latentrun.core.atomic import atomic_write
+from latentrun.runs import checkpoint, lock, rundir
+from latentrun.runs.checkpointer import Checkpointer
+from latentrun.task.multiplication import MultiplicationTask
+from latentrun.train.checkpointing import CheckpointError, State
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """`runs/<run-id>/` (the layout is contract; see ARCHITECTURE.md)."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, runs_dir: Path, experiment: str) -> RunDir:
+        """A new, empty run directory under `runs_dir`; ids sort by creation time."""
+        return cls(rundir.create_run_dir(runs_dir, experiment))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / rundir.CONFIG_FILE
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / rundir.CHECKPOINT_DIR
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / rundir.LOG_FILE
+
+    # ---- config and meta.json -----------------------------------------------------------------
+    def config(self, overrides: Sequence[str] = ()) -> dict[str, Any]:
+        """The frozen config, validated again (and with `overrides` applied) as any experiment file is."""
+        return config_module.load(self.config_file, list(overrides))
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Freeze `config` as the run's config.yaml."""
+        atomic_write(self.config_file, config_module.dump(config))
+
+    def meta(self) -> dict[str, Any]:
+        return rundir.read_meta(self.path)
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        rundir.write_meta(self.path, meta)
+
+    def update_meta(self, **changes: Any) -> dict[str, Any]:
+        return rundir.update_meta(self.path, **changes)
+
+    def append_history(self, event: dict[str, Any]) -> dict[str, Any]:
+        return rundir.append_history(self.path, event)
+
+    # ---- the lock -----------------------------------------------------------------------------
+    def lock(self) -> contextlib.AbstractContextManager[lock.RunLock]:
+        """Hold the run for this process for the length of a with-block; RunLockedError when another has it."""
+        return lock.hold(self.path)
+
+    def holder(self) -> dict[str, Any] | None:
+        """The lock record of the live process training this run, or None when none is."""
+        return lock.holder(self.path)
+
+    # ---- checkpoints and the trained model ----------------------------------------------------
+    def checkpointer(
+        self, save_every: int = 1, keep_last: int = 1, on_save: Callable[[State], None] | None = None
+    ) -> Checkpointer:
+        return Checkpointer(self.checkpoint_dir, save_every, keep_last, on_save)
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete what writers killed mid-save left here and in checkpoints/; only while holding the lock."""
+        return checkpoint.remove_temporaries(self.path) + self.checkpointer().remove_temporaries()
+
+    def trained_weights(self) -> State:
+        """The weights to predict and evaluate with: best.pt, or before any evaluation the newest
+        step checkpoint; CheckpointError when there is neither."""
+        best = self.checkpointer().best()
+        if best is not None:
+            return best
+        found = checkpoint.step_checkpoints(self.checkpoint_dir)
+        if not found:
+            raise CheckpointError(f"{self.path}: no checkpoint yet; train the run first")
+        return checkpoint.load(found[-1][1])
+
+    def build_model(self, state: State | None = None) -> tuple[MultiplicationTask, nn.Module]:
+        """The run's task and model as its config builds them, with `state`'s weights when given."""
+        config = self.config()
+        task = build_task(config)
+        model = build_model(config, task)
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+            except RuntimeError as error:
+                reason = str(error).splitlines()[0]
+                raise CheckpointError(f"{self.path}: checkpoint does not fit its config: {reason}") from None
+        return task, model
+
+    def trained_model(self, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, nn.Module, State]:
+        """(task, model in eval mode on `device`, checkpoint) from `trained_weights`."""
+        state = self.trained_weights()
+        task, model = self.build_model(state)
+        return task, model.to(device).eval(), state
