@@ -1,6 +1,6 @@
-"""Models for the multiplication task; importing this package registers them in `MODELS`."""
+"""Models for the multiplication task; importing this package registers them in `MODELS`
+(`latent_transformer`, and `simple_transformer`, the same class with no latents)."""
 
-from latentrun.models.latent import LatentTransformer
-from latentrun.models.simple import SimpleTransformer
+from latentrun.models.latent import LatentTransformer, simple_transformer
 
-__all__ = ["LatentTransformer", "SimpleTransformer"]
+__all__ = ["LatentTransformer", "simple_transformer"]
