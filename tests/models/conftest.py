@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from latentrun.models import LatentTransformer, simple_transformer
+from latentrun.models.latent import LatentTransformer, simple_transformer
 
 VOCAB, PROMPT_LEN, ANSWER_LEN = 13, 6, 4  # "ab*cd=" → 4 product digits
 
