@@ -16,7 +16,8 @@ from typing import Any
 from loguru import logger
 from tqdm import tqdm
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
 COMMANDS = ("validate", "predict", "eval", "list", "compare")
 
 
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except SystemExit as exit_request:  # argparse's usage errors and --help
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
 

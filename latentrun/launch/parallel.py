@@ -26,10 +26,10 @@ from joblib import Parallel, delayed
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.config.build import resolve_device
+from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from latentrun.report import listing
 from latentrun.runs import rundir as runs
 
-EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130
 _FAILED = ("crashed", "failed")
 _TAIL_LINES = 10  # of a failed run's console output, shown at the end: where its traceback is
 
