@@ -107,23 +107,6 @@ class LatentTransformer(nn.Module):
             prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+k+1, D)
         return (pending if cache is not None else prefix), states
 
-    def prefix(self, prompt: Tensor) -> Tensor:
-        """Input embeddings of everything the prompt alone determines, prompt then latents (B, Tp+L, D).
-
-        Answer decoding continues from here. In recurrent mode each latent needs the pass before it,
-        so this re-runs the growing sequence: the slow reference the cached path is tested against.
-        """
-        return self._think(prompt, None)[0]
-
-    def latent_states(self, prompt: Tensor) -> Tensor:
-        """Final hidden states at the latent positions (B, L, D): what the latents computed.
-
-        Causal attention means these depend on the prompt only, so running the prefix alone gives
-        the same values as slicing them out of a teacher-forced forward pass.
-        """
-        check_shapes(prompt, None, self.prompt_len, self.answer_len)
-        return self.backbone(self.prefix(prompt))[:, self.prompt_len :]  # (B, L, D)
-
     # ---- training and decoding ----------------------------------------------------------------
     def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt, the
