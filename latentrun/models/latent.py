@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
@@ -85,7 +85,7 @@ class LatentTransformer(nn.Module):
         self.register_load_state_dict_pre_hook(_drop_empty_latents)
 
     # ---- the latent positions ---------------------------------------------------------------
-    def _think(self, prompt: Tensor, cache: KVCache | None) -> tuple[Tensor, list[Tensor]]:
+    def _think(self, prompt: Tensor, cache: KVCache | GradKVCache | None) -> tuple[Tensor, list[Tensor]]:
         """Run the prompt and the latents; returns (rest, states).
 
         `rest` is what the backbone has not read yet: with a cache (which now holds every position
