@@ -13,6 +13,7 @@ from torch import nn
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
 from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
+from latentrun.models.latent import LatentTransformer
 from latentrun.models.layers import set_gradient_checkpointing
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import distributed, precision
@@ -42,7 +43,7 @@ def build_task(config: dict[str, Any]) -> MultiplicationTask:
     return DATASETS.build(config["dataset"], seed=config["seed"])
 
 
-def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
+def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTransformer:
     """The model, initialised from the run's seed so that equal configs give equal weights."""
     torch.manual_seed(config["seed"])
     # The probe exists only to be trained by step supervision; without it, it would be dead weight.

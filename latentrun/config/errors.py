@@ -58,7 +58,8 @@ def describe(value: Any) -> str:
     for kind, name in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string")):
         if isinstance(value, kind):
             return f"{name} {show(value)}"
-    return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    containers: dict[type, str] = {dict: "a mapping", list: "a list"}
+    return containers.get(type(value), type(value).__name__)
 
 
 def show(value: Any) -> str:

@@ -80,7 +80,8 @@ def plan(
     ]
     if problems:
         raise ConfigError(problems)
-    combos = [(experiment, seed) for experiment in experiments for seed in (seeds or [None])]
+    seed_choices: list[int | None] = list(seeds) if seeds else [None]
+    combos = [(experiment, seed) for experiment in experiments for seed in seed_choices]
     threads = max(1, cores() // min(jobs, len(combos)))
     planned = []
     for index, (experiment, seed) in enumerate(combos):

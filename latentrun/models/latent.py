@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
@@ -85,7 +85,7 @@ class LatentTransformer(nn.Module):
         self.register_load_state_dict_pre_hook(_drop_empty_latents)
 
     # ---- the latent positions ---------------------------------------------------------------
-    def _think(self, prompt: Tensor, cache: KVCache | None) -> tuple[Tensor, list[Tensor]]:
+    def _think(self, prompt: Tensor, cache: KVCache | GradKVCache | None) -> tuple[Tensor, list[Tensor]]:
         """Run the prompt and the latents; returns (rest, states).
 
         `rest` is what the backbone has not read yet: with a cache (which now holds every position
@@ -106,23 +106,6 @@ class LatentTransformer(nn.Module):
             pending = self.latent_proj(last)  # (B, 1, D): latent k's input
             prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+k+1, D)
         return (pending if cache is not None else prefix), states
-
-    def prefix(self, prompt: Tensor) -> Tensor:
-        """Input embeddings of everything the prompt alone determines, prompt then latents (B, Tp+L, D).
-
-        Answer decoding continues from here. In recurrent mode each latent needs the pass before it,
-        so this re-runs the growing sequence: the slow reference the cached path is tested against.
-        """
-        return self._think(prompt, None)[0]
-
-    def latent_states(self, prompt: Tensor) -> Tensor:
-        """Final hidden states at the latent positions (B, L, D): what the latents computed.
-
-        Causal attention means these depend on the prompt only, so running the prefix alone gives
-        the same values as slicing them out of a teacher-forced forward pass.
-        """
-        check_shapes(prompt, None, self.prompt_len, self.answer_len)
-        return self.backbone(self.prefix(prompt))[:, self.prompt_len :]  # (B, L, D)
 
     # ---- training and decoding ----------------------------------------------------------------
     def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:

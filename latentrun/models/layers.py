@@ -71,9 +71,10 @@ class GradKVCache:
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append one layer's new keys/values (B, nh, T, hs); return all so far (B, nh, length+T, hs)."""
         old_k, old_v = self.k[layer], self.v[layer]
-        self.k[layer] = k if old_k is None else torch.cat([old_k, k], dim=2)
-        self.v[layer] = v if old_v is None else torch.cat([old_v, v], dim=2)
-        return self.k[layer], self.v[layer]
+        all_k = k if old_k is None else torch.cat([old_k, k], dim=2)
+        all_v = v if old_v is None else torch.cat([old_v, v], dim=2)
+        self.k[layer], self.v[layer] = all_k, all_v
+        return all_k, all_v
 
     def advance(self, steps: int) -> None:
         """Mark `steps` more positions as stored, once every layer has written them."""
@@ -239,7 +240,7 @@ class Backbone(nn.Module):
 
 
 def greedy_decode(
-    backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool, cache: KVCache | None = None
+    backbone: Backbone, prefix: Tensor, steps: int, use_cache: bool, cache: KVCache | GradKVCache | None = None
 ) -> tuple[Tensor, Tensor]:
     """Greedily write `steps` tokens after the embedded `prefix` (B, T0, D).
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from latentrun.core.atomic import atomic_write_json
 from latentrun.task.multiplication import MultiplicationTask, stream_generator
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GRID_STREAM = 3  # after the train (0), val (1) and test (2) streams of data.py
 GRID_JSON, GRID_PNG, GRID_TAG = "grid.json", "grid.png", "eval/grid"
@@ -136,13 +139,10 @@ def format_grid(cells: list[Cell], max_digits: int) -> str:
     return "\n".join(lines)
 
 
-def heatmap(cells: list[Cell], max_digits: int, title: str) -> Any:
+def heatmap(cells: list[Cell], max_digits: int, title: str) -> Figure:
     """A matplotlib figure of the grid: colour and text give exact match; cells that overlap
     training are hatched and also show the exact match on their held-out pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed, and none is touched
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, and the caller's backend stays
     from matplotlib.patches import Rectangle
 
     values = torch.full((max_digits, max_digits), float("nan"))
@@ -150,7 +150,8 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Any:
         if cell.exact_match is not None:
             values[cell.digits_a - 1, cell.digits_b - 1] = cell.exact_match
     size = 1.2 * max_digits + 1.5
-    figure, axes = plt.subplots(figsize=(size, size * 0.85))
+    figure = Figure(figsize=(size, size * 0.85))
+    axes = figure.subplots()
     image = axes.imshow(values.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
     for cell in cells:
         x, y = cell.digits_b - 1, cell.digits_a - 1
@@ -185,7 +186,6 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Any:
 
 def write_grid(run_dir: Path, record: dict[str, Any], cells: list[Cell]) -> tuple[Path, Path]:
     """Write eval/grid.json and eval/grid.png in the run dir and log the image to TensorBoard."""
-    import matplotlib.pyplot as plt
     from torch.utils.tensorboard import SummaryWriter
 
     out = run_dir / "eval"
@@ -196,8 +196,7 @@ def write_grid(run_dir: Path, record: dict[str, Any], cells: list[Cell]) -> tupl
     figure.savefig(png_path, dpi=120)
     writer = SummaryWriter(str(run_dir))
     try:
-        writer.add_figure(GRID_TAG, figure, global_step=record["step"])  # closes the figure
+        writer.add_figure(GRID_TAG, figure, global_step=record["step"])
     finally:
         writer.close()
-    plt.close(figure)
     return json_path, png_path

@@ -23,7 +23,6 @@ MUL_TOKEN = 10
 EQ_TOKEN = 11
 PAD_TOKEN = 12
 VOCAB_SIZE = 13
-TOKEN_TEXT = "0123456789*=_"
 
 _TRAIN_STREAM, _VAL_STREAM, _TEST_STREAM = 0, 1, 2
 # ASCII digits only: \d would also take '٣' or '３', which int() reads but nobody means.

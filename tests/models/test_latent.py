@@ -87,15 +87,53 @@ def test_negative_num_latent_is_refused(build):
         build("latent", num_latent=-1)
 
 
-def test_latent_states_are_the_slots_hidden_states(build, random_batch):
-    model = build("latent", num_latent=3).double().eval()
-    prompt, _ = random_batch(2)
-    states = model.latent_states(prompt)
-    assert states.shape == (2, 3, 16)
-    torch.testing.assert_close(states, model.backbone(model.prefix(prompt))[:, 6:], rtol=0, atol=0)
+def teacher_forced_pass(model: nn.Module, prompt: Tensor, answer: Tensor) -> tuple[Tensor, Tensor]:
+    """What the backbone read and what it computed in a real teacher-forced forward pass: input
+    embeddings and final hidden states, both (B, Tp+L+P-1, D). A cached recurrent pass runs the
+    backbone a chunk at a time, in order, so the chunks are joined."""
+    inputs: list[Tensor] = []
+    hidden: list[Tensor] = []
+    hooks = [
+        model.backbone.register_forward_pre_hook(lambda module, args: inputs.append(args[0])),
+        model.backbone.ln_f.register_forward_hook(lambda module, args, out: hidden.append(out)),
+    ]
+    try:
+        model(prompt, answer)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat(inputs, dim=1), torch.cat(hidden, dim=1)
+
+
+def teacher_forced_hidden_states(model: nn.Module, prompt: Tensor, answer: Tensor) -> Tensor:
+    return teacher_forced_pass(model, prompt, answer)[1]
+
+
+def rerun_prefix(model: nn.Module, prompt: Tensor) -> Tensor:
+    """Input embeddings of the prompt then the recurrent latents (B, Tp+L, D), by the definition:
+    re-run the growing sequence and append latent_proj of its last final hidden state."""
+    prefix = model.backbone.embed(prompt)  # (B, Tp, D)
+    for _ in range(model.num_latent):
+        prefix = torch.cat([prefix, model.latent_proj(model.backbone(prefix)[:, -1:])], dim=1)
+    return prefix
+
+
+@pytest.mark.parametrize("kind", ["latent", "recurrent"])
+def test_latent_hidden_states_depend_on_the_prompt_only(build, scramble, random_batch, kind):
+    """Causal attention: the latents' final hidden states in a teacher-forced pass are the same
+    whatever the answer, and change with the prompt."""
+    model = scramble(build(kind, num_latent=3), 0).double().eval()
+    prompt, answer = random_batch(2)
+    hidden = teacher_forced_hidden_states(model, prompt, answer)
+    assert hidden.shape == (2, 6 + 3 + 4 - 1, 16)
+    states = hidden[:, 6:9]  # (B, L, D)
+    other_answer = (answer + 1) % 10
+    torch.testing.assert_close(
+        teacher_forced_hidden_states(model, prompt, other_answer)[:, 6:9], states, rtol=0, atol=0
+    )
     other = prompt.clone()
     other[:, 0] = (other[:, 0] + 1) % 10
-    assert not torch.allclose(model.latent_states(other), states)
+    assert not torch.allclose(teacher_forced_hidden_states(model, other, answer)[:, 6:9], states)
 
 
 def test_every_answer_logit_reads_the_latents(build, random_batch):
@@ -127,12 +165,12 @@ def test_parameter_counts_of_each_mode_and_the_probe(build):
 def test_each_recurrent_latent_is_the_projected_state_before_it(build, scramble, random_batch):
     """The definition: latent k's input is latent_proj(final hidden state at the position before it)."""
     model = scramble(build("recurrent", seed=1), 1).double().eval()
-    prompt, _ = random_batch(3)
-    prefix = model.prefix(prompt)  # (B, Tp+L, D), built by re-running the growing sequence
-    h = model.backbone(prefix)  # (B, Tp+L, D)
-    torch.testing.assert_close(prefix[:, :6], model.backbone.embed(prompt), rtol=0, atol=0)
+    prompt, answer = random_batch(3)
+    inputs, h = teacher_forced_pass(model, prompt, answer)  # (B, Tp+L+P-1, D) each
+    torch.testing.assert_close(inputs[:, :6], model.backbone.embed(prompt), rtol=0, atol=0)
     for k in range(3):
-        torch.testing.assert_close(prefix[:, 6 + k], model.latent_proj(h[:, 5 + k]), rtol=0, atol=1e-12)
+        torch.testing.assert_close(inputs[:, 6 + k], model.latent_proj(h[:, 5 + k]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(inputs[:, 9:], model.backbone.embed(answer[:, :-1]), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -144,7 +182,7 @@ def test_recurrent_forward_through_the_cache_equals_one_full_pass_with_the_same_
     model = scramble(build("recurrent", seed=seed, dropout=0.0), seed).double()
     prompt, answer = random_batch(4, seed=seed)
     logits = model(prompt, answer)  # (B, P, V)
-    sequence = torch.cat([model.prefix(prompt), model.backbone.embed(answer[:, :-1])], dim=1)
+    sequence = torch.cat([rerun_prefix(model, prompt), model.backbone.embed(answer[:, :-1])], dim=1)
     reference = model.backbone.logits(model.backbone(sequence)[:, 6 + 3 - 1 :])
     torch.testing.assert_close(logits, reference, rtol=0, atol=1e-12)
     names, params = zip(*model.named_parameters())
@@ -167,7 +205,8 @@ def test_probe_reads_every_latent_state(build, scramble, random_batch, mode_kind
     logits, probe_logits = model(prompt, answer, with_probe=True)
     assert probe_logits.shape == (5, 3, 4, 10)
     torch.testing.assert_close(logits, model(prompt, answer), rtol=0, atol=0)
-    expected = model.probe(model.latent_states(prompt)).view(5, 3, 4, 10)
+    states = teacher_forced_hidden_states(model, prompt, answer)[:, 6:9]  # (B, L, D): the latents' positions
+    expected = model.probe(states).view(5, 3, 4, 10)
     torch.testing.assert_close(probe_logits, expected, rtol=0, atol=1e-12)
 
 

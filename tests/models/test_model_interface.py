@@ -99,9 +99,18 @@ def test_batched_generation_equals_one_prompt_at_a_time(make, scramble, random_b
     assert torch.equal(model.generate(prompt), rows)
 
 
-def test_num_parameters_counts_every_parameter_once(make):
-    model = make()
-    assert model.num_parameters() == sum(p.numel() for p in model.parameters())
+def test_num_parameters_matches_a_count_by_hand(kind, make):
+    """Counted from the architecture, not from the module tree: D=16, 2 blocks, MLP ratio 2, 13
+    tokens, 6 prompt + 4 answer positions, plus 3 latent positions when the kind has latents."""
+    D, V, hidden, blocks = 16, 13, 32, 2
+    attention = (D * 3 * D + 3 * D) + (D * D + D)  # qkv and output projection, with biases
+    mlp = (D * hidden + hidden) + (hidden * D + D)
+    block = 2 * D + attention + 2 * D + mlp  # two LayerNorms (gain and bias each)
+    positions = 6 + 4 + (0 if kind == "simple" else 3)
+    latent_inputs = {"simple": 0, "latent": 3 * D, "recurrent": D * D + D}[kind]  # vectors, or projection
+    # The output head is the token embedding (tied), so V×D appears once.
+    expected = V * D + positions * D + blocks * block + 2 * D + latent_inputs
+    assert make().num_parameters() == expected
 
 
 def test_num_heads_must_divide_d_model(make):

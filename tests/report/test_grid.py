@@ -93,3 +93,19 @@ def test_grid_files_text_and_tensorboard_image(tmp_path):
     assert accumulator.Tags()["images"] == ["eval/grid"]
     text = format_grid(cells, 4)
     assert "100.0%*" in text and "n/a" in text and text.splitlines()[0].split()[1:] == ["1", "2", "3", "4"]
+
+
+def test_writing_a_grid_leaves_the_process_matplotlib_backend_alone(tmp_path):
+    """Eval runs inside notebooks and other programs; their chosen backend is not ours to switch."""
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        t = task()
+        cells = accuracy_grid(t, Oracle(t), max_digits=2, samples=20)
+        _, png_path = write_grid(tmp_path, grid_record(cells, run="r", step=1, max_digits=2, samples=20, task=t), cells)
+        assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
