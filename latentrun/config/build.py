@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
