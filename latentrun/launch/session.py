@@ -232,7 +232,7 @@ def _build(
     choice = distributed.from_main(lambda: _precision(config, components, device, state))
     if world.world_size > 1:
         _seed_rank_streams(config["seed"], world.rank)
-    parameters = components.model.num_parameters()
+    parameters = components.model.num_parameters()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
     train = config["train"]
     # Each checkpoint also brings meta.json up to date, so that `list` shows a live run's progress.
     checkpointer = run.checkpointer(

@@ -77,7 +77,7 @@ def accuracy_grid(
             a, b = cell_pairs(task, digits_a, digits_b, samples)
             right = torch.cat(
                 [
-                    (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()
+                    (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
                     for batch in (
                         task.encode(a[i : i + batch_size], b[i : i + batch_size]).to(device)
                         for i in range(0, len(a), batch_size)

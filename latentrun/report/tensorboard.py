@@ -23,6 +23,13 @@ class TensorBoardLogger:
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
 
+    def _events(self) -> Any:
+        """The writer's event file; SummaryWriter drops it (None) once closed."""
+        events: Any = self.writer.file_writer  # torch types it as the None __init__ starts it at
+        if events is None:
+            raise RuntimeError("TensorBoardLogger used after close()")
+        return events
+
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, value, step)
 
@@ -30,17 +37,17 @@ class TensorBoardLogger:
         self.writer.add_text(tag, text, step)
 
     def start_session(self, hparams: Mapping[str, Any]) -> None:
-        self.writer.file_writer.add_summary(records.session_start(hparams))
+        self._events().add_summary(records.session_start(hparams))
 
     def end_session(self, status: str, step: int) -> None:
         end = records.session_end(status)
         if end is not None:
-            self.writer.file_writer.add_summary(end, step)
+            self._events().add_summary(end, step)
 
     def rewind(self, step: int) -> None:
         # The same record a SummaryWriter opened with purge_step writes: the reader keeps only
         # what came before step + 1 from the events before it.
-        self.writer.file_writer.add_event(Event(step=step + 1, session_log=SessionLog(status=SessionLog.START)))
+        self._events().add_event(Event(step=step + 1, session_log=SessionLog(status=SessionLog.START)))
 
     def flush(self) -> None:
         self.writer.flush()

@@ -41,7 +41,7 @@ class GradClipper:
             # One fused call and no host sync: the fixed path costs what plain clipping costs.
             return torch.nn.utils.clip_grad_norm_(parameters, self.max_norm), self.max_norm
         parameters = [p for p in parameters if p.grad is not None]
-        grads = [p.grad for p in parameters]
+        grads = [p.grad for p in parameters if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads)
         value = float(norm)
         if math.isfinite(value):

@@ -97,7 +97,9 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     # Weights stay equal on every rank by construction (same init, same averaged gradients), and
     # evaluation must not be a collective: no buffer sync in forward.
     return _DataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None, **{_NO_BUFFER_SYNC: False}
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        **{_NO_BUFFER_SYNC: False},  # type: ignore[arg-type]
     )
 
 
@@ -106,7 +108,7 @@ class _DataParallel(DistributedDataParallel):
     checkpoints move between 1 and N processes and `predict` reads them) and the model's own methods
     (`generate`, `num_parameters`)."""
 
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         return self.module.state_dict(*args, **kwargs)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:

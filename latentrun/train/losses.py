@@ -49,7 +49,7 @@ class _ProductLoss(ABC):
         """Loss of logits (B, P, V) against target (B, P); with latent_logits (B, K, W, 10) and
         latent_target (B, K, W), plus the weighted step-supervision term, logged as `latent_loss`."""
         output = self.answer_loss(logits, target)
-        if latent_logits is None or self.latent_supervision_weight == 0:
+        if latent_logits is None or latent_target is None or self.latent_supervision_weight == 0:
             return output
         latent = latent_loss(latent_logits, latent_target)
         return LossOutput(

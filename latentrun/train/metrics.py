@@ -37,7 +37,7 @@ def evaluate(
             else:
                 logits = model(batch.prompt, batch.answer)  # (B, P, V)
             loss_total += float(loss_fn(logits, batch.answer).loss) * len(batch)
-            correct = model.generate(batch.prompt) == batch.answer  # (B, P)
+            correct = model.generate(batch.prompt) == batch.answer  # type: ignore[operator]  # (B, P)
             exact += int(correct.all(dim=1).sum())
             digits_right += int(correct.sum())
             digits_total += correct.numel()

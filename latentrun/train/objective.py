@@ -26,7 +26,7 @@ def own_predictions(model: nn.Module, prompt: Tensor) -> Tensor:
     was_training = model.training
     model.eval()
     try:
-        return model.generate(prompt)
+        return model.generate(prompt)  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
     finally:
         model.train(was_training)
 

@@ -21,7 +21,7 @@ def capture_rng() -> dict[str, Any]:
         # NumPy's state holds an ndarray, which weights_only loading refuses; store it as a tensor.
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
             "pos": int(position),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached_gaussian),

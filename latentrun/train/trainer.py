@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from loguru import logger
@@ -109,7 +109,7 @@ class Trainer:
         self.precision = precision
         # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
         # generation) uses the plain module, so checkpoints keep their names and load anywhere.
-        self.forward: nn.Module = torch.compile(self.model) if settings.compile else self.model
+        self.forward: nn.Module = cast(nn.Module, torch.compile(self.model)) if settings.compile else self.model
         self.checkpointer = checkpointer
         self.device = device
         self.config = config  # stored in every checkpoint, so a checkpoint explains itself
@@ -324,7 +324,7 @@ class Trainer:
             log.add_scalar("train/loss", mean_loss, step)
         log.add_scalar("train/lr", lr, step)
         log.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
-        if self.loss_fn.latent_supervision_weight > 0 and count:
+        if getattr(self.loss_fn, "latent_supervision_weight", 0) > 0 and count:
             log.add_scalar("train/latent_loss", mean_latent_loss, step)
         if result.grad_norm is not None:
             log.add_scalar("train/grad_norm", grad_norm, step)
@@ -370,7 +370,7 @@ class Trainer:
         def request_stop(signum: int, frame: Any) -> None:
             self._stop_signal = signum
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 previous[signum] = signal.signal(signum, request_stop)
