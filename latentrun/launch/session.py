@@ -32,21 +32,30 @@ EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
 def start(
-    config: dict[str, Any], runs_dir: Path, stop_at: int | None = None, experiment_file: str | Path | None = None
+    config: dict[str, Any],
+    runs_dir: Path,
+    stop_at: int | None = None,
+    experiment_file: str | Path | None = None,
+    launch: dict[str, Any] | None = None,
 ) -> tuple[Path, int]:
     """Create a new run directory for `config` and train it; returns (run_dir, exit status).
 
-    `experiment_file` is recorded so that `list --id` can show how the run differs from its file.
+    `experiment_file` is recorded so that `list --id` can show how the run differs from its file;
+    `launch` ({launch: id, launch_index: i}) ties the run to the launch that started it.
     """
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     _check_precision(config, device)
     with contextlib.ExitStack() as held:
-        run_dir = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held))
+        run_dir = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held, launch))
         return run_dir, _train(run_dir, config, device, stop_at, resume_from=None)
 
 
 def _create(
-    config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None, held: contextlib.ExitStack
+    config: dict[str, Any],
+    runs_dir: Path,
+    experiment_file: str | Path | None,
+    held: contextlib.ExitStack,
+    launch: dict[str, Any] | None = None,
 ) -> Path:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
@@ -66,6 +75,7 @@ def _create(
             "environment": runs.environment(),
             "world_size": distributed.context().world_size,
             "status": "created",
+            **(launch or {}),
             **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
         },
