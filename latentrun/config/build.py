@@ -50,11 +50,15 @@ def build_task(config: dict[str, Any]) -> MultiplicationTask:
 def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
     """The model, initialised from the run's seed so that equal configs give equal weights."""
     torch.manual_seed(config["seed"])
-    runtime = dict(vocab_size=task.vocab_size, prompt_len=task.prompt_len, answer_len=task.answer_len)
-    if "latent_probe" in MODELS.runtime_args(config["model"]["name"]):
-        # The probe exists only to be trained by step supervision; without it, it would be dead weight.
-        runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
-    return MODELS.build(config["model"], **runtime)
+    # The probe exists only to be trained by step supervision; without it, it would be dead weight.
+    latent_probe = config["loss"]["latent_supervision_weight"] > 0
+    return MODELS.build(
+        config["model"],
+        vocab_size=task.vocab_size,
+        prompt_len=task.prompt_len,
+        answer_len=task.answer_len,
+        latent_probe=latent_probe,
+    )
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:

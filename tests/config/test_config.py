@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from latentrun.config import ConfigError
-from latentrun.config import loader as config
+from latentrun import config
+from latentrun.config import ConfigError, reader
 
 FULL = """\
 experiment: full_run
@@ -440,7 +440,7 @@ def test_deep_nesting_is_a_config_error(tmp_path):
 
 
 def test_recursion_error_becomes_config_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "_MAX_DEPTH", 10**9)
+    monkeypatch.setattr(reader, "_MAX_DEPTH", 10**9)
     path, found = problems_in(tmp_path, "seed: " + "[" * 10000 + "\n")
     assert found == [f"{path}: document is nested too deeply"]
 
