@@ -46,7 +46,9 @@ def main() -> None:
     options = parser.parse_args()
     load = "/".join(f"{value:.2f}" for value in os.getloadavg())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load {load} at start, commit {commit.stdout.strip()}")
+    print(
+        f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load {load} at start, commit {commit.stdout.strip()}"
+    )
     with tempfile.TemporaryDirectory() as runs_dir:
         table = commands(Path(runs_dir))
         times: dict[str, list[float]] = {name: [] for name in table}

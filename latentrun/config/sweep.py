@@ -39,19 +39,18 @@ def parse(overrides: Sequence[str]) -> list[Axis]:
     problems: list[str] = []
     first: dict[str, str] = {}
     for text in overrides:
-        try:
-            axis = _axis(text)
-        except ConfigError as error:
-            problems += error.problems
-            continue
-        if axis.key in first:
+        key = text.partition("=")[0].strip()
+        if key in first:
             problems.append(
-                f"--set {text}: {axis.key} is already set by --set {first[axis.key]}; give a key once "
-                f"(to sweep it, list its values: --set {axis.key}=A,B)"
+                f"--set {text}: {key} is already set by --set {first[key]}; give a key once "
+                f"(to sweep it, list its values: --set {key}=A,B)"
             )
             continue
-        first[axis.key] = text
-        axes.append(axis)
+        first[key] = text
+        try:
+            axes.append(_axis(text))
+        except ConfigError as error:
+            problems += error.problems
     if problems:
         raise ConfigError(problems)
     size = 1

@@ -88,7 +88,7 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
     """Continue a run from its newest loadable checkpoint, exactly as if it had never stopped."""
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
-        updated, step = distributed.from_main(lambda: _prepare_resume(run_dir, overrides, force, held, loaded))
+        updated, step = distributed.from_main(lambda: _prepare_resume(run_dir, overrides, force, held, loaded, stop_at))
         if step >= updated["train"]["max_steps"]:
             return EXIT_OK
         if distributed.context().is_main:
@@ -100,7 +100,12 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
 
 
 def _prepare_resume(
-    run_dir: Path, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
+    run_dir: Path,
+    overrides: list[str],
+    force: bool,
+    held: contextlib.ExitStack,
+    loaded: dict[str, Any],
+    stop_at: int | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Rank 0: lock the run, check the overrides and the process count, pick the checkpoint (into
     `loaded["state"]`) and record the resume; returns (config, step) for every rank."""
@@ -128,6 +133,11 @@ def _prepare_resume(
     state = newest_loadable_checkpoint(run_dir / runs.CHECKPOINT_DIR)
     _check_same_world(run_dir, state)
     step = state["step"] if state else 0
+    if stop_at is not None and stop_at <= step:  # it would stop at once, and say nothing
+        raise runs.RunError(
+            f"--stop-at {stop_at}: {run_dir.name} is already at step {step}; give a later step, "
+            f"or leave --stop-at out to train on to train.max_steps ({updated['train']['max_steps']})"
+        )
     if changes:
         runs.write_text_atomic(config_path, config_module.dump(updated))
     runs.append_history(
@@ -317,10 +327,12 @@ def _train(
                 elapsed_seconds=round(state.elapsed_seconds, 3),
                 updated=runs.now(),
             )
-        logger.info(
-            f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
-            f"(step {state.best_step}), {state.elapsed_seconds:.1f} s; run dir {run_dir}"
+        best = (
+            f"best val/exact_match {state.best_exact_match:.4f} (step {state.best_step})"
+            if state.best_exact_match >= 0
+            else "not evaluated yet"  # best_exact_match is -1 until the first evaluation
         )
+        logger.info(f"{status} at step {state.step}: {best}, {state.elapsed_seconds:.1f} s; run dir {run_dir}")
         return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
     except BaseException as error:
         if world.is_main and not isinstance(error, ConfigError):

@@ -151,7 +151,8 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Any:
             values[cell.digits_a - 1, cell.digits_b - 1] = cell.exact_match
     size = 1.2 * max_digits + 1.5
     figure, axes = plt.subplots(figsize=(size, size * 0.85))
-    image = axes.imshow(values.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
+    # Row 1 at the top, as in the text grid (format_grid) that eval prints beside it.
+    image = axes.imshow(values.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="upper")
     for cell in cells:
         x, y = cell.digits_b - 1, cell.digits_a - 1
         if cell.exact_match is None:
