@@ -67,6 +67,8 @@ def _train(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     if options.stop_at is not None and options.stop_at < 1:
         parser.error("--stop-at must be a positive step number")
     axes = sweep.parse(options.overrides)  # a repeated key is refused here, before anything else
+    if options.slurm_options and options.launcher != "slurm":
+        parser.error("--slurm sets a parameter of --launcher slurm")
     if options.resume is not None:
         return _resume(parser, options, sweep.is_sweep(axes))
     if options.launch:
@@ -102,8 +104,6 @@ def _launcher_options(parser: argparse.ArgumentParser, options: argparse.Namespa
     """`--slurm KEY=VALUE` flags as submitit parameters, values read as YAML scalars."""
     from latentrun import config
 
-    if options.slurm_options and options.launcher != "slurm":
-        parser.error("--slurm sets a parameter of --launcher slurm")
     return dict(config.parse_override(text) for text in options.slurm_options)
 
 

@@ -138,6 +138,10 @@ def launch(
     interrupted (or never started because of the interrupt), else 0."""
     # On a cluster each run has a node of its own: its threads are not this machine's cores to split.
     planned = plan(experiments, seeds, overrides, runs_dir, jobs, stop_at, split_threads=launcher == "local")
+    if launcher == "slurm":  # before anything is written
+        from latentrun.launch import slurm
+
+        slurm.check_available()
     launch_id = record.new_launch_id()
     axes = sweep.parse(overrides)
     document = {

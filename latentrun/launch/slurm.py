@@ -43,6 +43,17 @@ def run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, "\n".join(lines[-_TAIL_LINES:])
 
 
+def check_available() -> Any:
+    """submitit, once it is known that jobs can be submitted from here; RunError saying why not."""
+    try:
+        import submitit
+    except ImportError:
+        raise runs.RunError("--launcher slurm needs submitit: pip install -e '.[slurm]'") from None
+    if CLUSTER == "slurm" and shutil.which("sbatch") is None:
+        raise runs.RunError("--launcher slurm: no sbatch on PATH; launch from a SLURM login node")
+    return submitit
+
+
 def run_jobs(
     planned: Sequence[Any],
     runs_dir: Path,
@@ -53,12 +64,7 @@ def run_jobs(
     """Submit one job per planned run, wait for them all, and return their Outcomes in plan order."""
     from latentrun.launch.parallel import EXIT_INTERRUPTED, EXIT_OK, Outcome
 
-    try:
-        import submitit
-    except ImportError:
-        raise runs.RunError("--launcher slurm needs submitit: pip install -e '.[slurm]'") from None
-    if CLUSTER == "slurm" and shutil.which("sbatch") is None:
-        raise runs.RunError("--launcher slurm: no sbatch on PATH; launch from a SLURM login node")
+    submitit = check_available()
     folder = runs_dir / record.LAUNCHES_DIR / launch_id / "submitit"
     executor = submitit.AutoExecutor(folder=folder, cluster=CLUSTER)
     try:
