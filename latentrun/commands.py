@@ -182,8 +182,9 @@ def _suggest_next(run_dir: Path, runs_dir: Path, status: int) -> None:
     if not distributed.context().is_main:
         return
     prog = program_name()
-    where = "" if runs_dir == _DEFAULT_RUNS_DIR else f" --runs-dir {runs_dir}"
-    run = run_dir.name
+    by_id = run_dir.parent.resolve() == runs_dir.resolve()  # else the run was given by a path elsewhere
+    where = "" if runs_dir == _DEFAULT_RUNS_DIR or not by_id else f" --runs-dir {runs_dir}"
+    run = run_dir.name if by_id else str(run_dir)
     lines = []
     if status != EXIT_OK or _unfinished(run_dir):
         lines.append(f"  {prog} --resume {run}{where}        # continue it")

@@ -25,7 +25,7 @@ from latentrun.runs import checkpoint
 from latentrun.runs import lock as run_lock
 from latentrun.runs import rundir as runs
 from latentrun.train import distributed
-from latentrun.train.loggers import MetricLogger, NullLogger
+from latentrun.train.loggers import Loggers, MetricLogger, NullLogger
 from latentrun.train.precision import PRECISIONS, Choice, MixedPrecision, check_available
 from latentrun.train.trainer import INTERRUPTED, Trainer, TrainerState, TrainSettings
 
@@ -46,6 +46,7 @@ def start(
     """
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     _check_precision(config, device)
+    _check_trackers(config)
     with contextlib.ExitStack() as held:
         run_dir = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held, launch))
         return run_dir, _train(run_dir, config, device, stop_at, resume_from=None)
@@ -209,6 +210,14 @@ def newest_loadable_checkpoint(folder: Path) -> dict[str, Any] | None:
     return None
 
 
+def _check_trackers(config: dict[str, Any]) -> None:
+    """Refuse a tracker whose package is missing before a run directory is made."""
+    if set(config["train"]["loggers"]) - {"tensorboard"}:
+        from latentrun.report import trackers
+
+        trackers.check_available(config["train"]["loggers"])
+
+
 def _check_precision(config: dict[str, Any], device: torch.device) -> None:
     """Refuse a precision the device cannot run before anything is written."""
     if config["train"]["precision"] != "auto":
@@ -261,7 +270,7 @@ def _train(
         metric_logger: MetricLogger = NullLogger()
         parameters = components.model.num_parameters()
         if world.is_main:
-            metric_logger = TensorBoardLogger(run_dir, purge_step=start_step + 1 if resume_from else None)
+            metric_logger = _metric_loggers(config, run_dir, start_step, resumed=resume_from is not None)
             if resume_from is None:
                 metric_logger.add_text(
                     "config", "\n".join("    " + line for line in config_module.dump(config).splitlines())
@@ -374,6 +383,19 @@ def _report_progress(run_dir: Path, state: TrainerState) -> None:
         elapsed_seconds=round(state.elapsed_seconds, 3),
         updated=runs.now(),
     )
+
+
+def _metric_loggers(config: dict[str, Any], run_dir: Path, start_step: int, resumed: bool) -> MetricLogger:
+    """The loggers `train.loggers` names, behind one MetricLogger."""
+    chosen: list[MetricLogger] = []
+    for name in config["train"]["loggers"]:
+        if name == "tensorboard":
+            chosen.append(TensorBoardLogger(run_dir, purge_step=start_step + 1 if resumed else None))
+        else:
+            from latentrun.report import trackers
+
+            chosen.append(trackers.TRACKERS[name](run_dir, config["experiment"], resumed))
+    return chosen[0] if len(chosen) == 1 else Loggers(chosen)
 
 
 def _close_logger(metric_logger: MetricLogger, state: TrainerState, outcome: str) -> None:
