@@ -134,7 +134,8 @@ def _prepare_resume(
     state = newest_loadable_checkpoint(run_dir / runs.CHECKPOINT_DIR)
     _check_same_world(run_dir, state)
     step = state["step"] if state else 0
-    if stop_at is not None and stop_at <= step:  # it would stop at once, and say nothing
+    # It would stop at once and say nothing. A finished run trains nothing anyway: that stays allowed.
+    if stop_at is not None and stop_at <= step < updated["train"]["max_steps"]:
         raise runs.RunError(
             f"--stop-at {stop_at}: {run_dir.name} is already at step {step}; give a later step, "
             f"or leave --stop-at out to train on to train.max_steps ({updated['train']['max_steps']})"

@@ -107,7 +107,7 @@ class WandbLogger:
 
 class MLflowLogger:
     """`MetricLogger` for MLflow: one MLflow run per latentrun run in the experiment of the same
-    name, at MLFLOW_TRACKING_URI (MLflow's default: ./mlruns), resumed with it.
+    name, at MLFLOW_TRACKING_URI, resumed with it.
 
     MLflow metric names may not hold every character TensorBoard tags do, but `train/loss` is fine.
     """
