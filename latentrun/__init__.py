@@ -1,0 +1,3 @@
+"""latentrun: YAML-driven experiments on whether latent tokens help small transformers multiply."""
+
+__version__ = "0.1.0"

@@ -1,43 +1,109 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete reads this marker to offer completion for the `latentrun` script)
 """Command line: parse arguments, call into the package, turn known errors into exit statuses.
 
 Exit statuses (contract): 0 success, 2 bad config or usage, 1 runtime failure, 130 interrupted
 after a clean checkpoint. Only the error types below are user mistakes; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. Nothing here imports torch: the commands that need it import it when they
+run, so `--help`, `validate`, `keys` and `list` start in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-from tqdm import tqdm
-
+from latentrun import __version__
+from latentrun.commands import RESUME_LAUNCH, dispatch, program_name, subparser
 from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-COMMANDS = ("validate", "predict", "eval", "list", "compare")
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+# The commands in the order usage lists them, each with its line there.
+COMMANDS = {
+    "train": "train a new run or resume one (the word may be left out: PROG EXPERIMENT.yaml)",
+    "validate": "check an experiment file and print the resolved config",
+    "keys": "every config key with its type, default, bounds and description",
+    "list": "find runs: filter, sort, choose columns, export as CSV or JSON",
+    "compare": "efficiency of runs side by side (runs differing only in seed grouped as mean ± std)",
+    "eval": "exact match of a run per pair of operand lengths, as a grid",
+    "predict": "products predicted by a run's best checkpoint",
+    "help": "help on PROG or one of its commands",
+}
+_GLOBAL_FLAGS = ("-h", "--help", "--version")
+# listing.SORTS, written out so that building the parser imports no config machinery (a test pins it)
+LIST_SORTS = ("date", "step", "loss", "acc")
+
+# Error types that mean a user mistake (exit 2) or a runtime failure (exit 1), by module. An error is
+# only checked against the classes of modules already imported: one that never loaded cannot have
+# raised, and importing it just to name its class would cost the light commands torch's start-up.
+_USAGE_ERRORS = (
+    ("latentrun.config", "ConfigError"),
+    ("latentrun.runs.rundir", "RunError"),
+    ("latentrun.task.multiplication", "ProblemError"),
+)
+_RUNTIME_ERRORS = (
+    ("latentrun.train.checkpointing", "CheckpointError"),
+    ("latentrun.train.distributed", "PeerError"),
+    ("latentrun.train.stability", "TrainingDiverged"),
+)
 
 
-def _train_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line: one subparser per command, `train` also reached without its word."""
+    prog = prog or program_name()
     parser = argparse.ArgumentParser(
-        prog="run.py",
-        description="Train a model from a YAML experiment, or resume a run exactly. "
-        f"Other commands: {', '.join(COMMANDS)} (run.py COMMAND --help).",
+        prog=prog,
+        usage=f"{prog} [train] EXPERIMENT.yaml [options] | {prog} --resume RUN | {prog} COMMAND ...",
+        description="Train small transformers to multiply from YAML experiments; every run exact and resumable.",
+        epilog=f"Every config key, with type, default, bounds and description: {prog} keys [SECTION]. "
+        f"Help on one command: {prog} help COMMAND (or {prog} COMMAND --help).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"latentrun {__version__}")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    for name, summary in COMMANDS.items():
+        summary = summary.replace("PROG", prog)
+        command = sub.add_parser(
+            name, prog=f"{prog} {name}", help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+        _ARGUMENTS[name](command, prog)
+    return parser
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = (
+        f"Train a new run from an experiment file (`{prog} EXPERIMENT.yaml`, the word train may be left out), "
+        f"or continue one exactly (`{prog} --resume RUN`). Several files, --seeds or a swept --set "
+        "(KEY=A,B or KEY=range(START,STOP,STEP)) launch the Cartesian product, one run each."
     )
     parser.add_argument(
         "experiments",
         nargs="*",
         metavar="EXPERIMENT",
-        help="experiment YAML file(s) to train; several, or --seeds, launch runs in parallel",
+        help="experiment YAML file(s) to train; several, --seeds or a sweep launch runs in parallel",
     )
-    parser.add_argument("--resume", metavar="RUN", help="run directory (or run id under --runs-dir) to continue")
-    _add_set(parser)
+    _complete_with(
+        parser.add_argument(
+            "--resume",
+            nargs="?",
+            const=RESUME_LAUNCH,
+            metavar="RUN",
+            help="run directory (or run id under --runs-dir, or latest) to continue; bare with --launch ID",
+        ),
+        _complete_runs,
+    )
     parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
+        "--launch",
+        metavar="ID",
+        help="with --resume: continue every unfinished run of launch ID (and start its runs that never did)",
     )
+    _add_set(parser, prog, sweeps=True)
+    _add_runs_dir(parser)
     parser.add_argument("--stop-at", type=int, metavar="STEP", help="checkpoint and exit cleanly at STEP")
     parser.add_argument(
         "--force", action="store_true", help="allow --resume to change keys that alter what is computed"
@@ -51,94 +117,172 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=_seeds, metavar="S1,S2,...", help="train each experiment once per seed, overriding its seed"
     )
-    return parser
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 1,2,3, got {text!r}") from None
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"a seed is repeated in {text!r}")
-    return seeds
-
-
-def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--set",
-        dest="overrides",
+        "--launcher",
+        choices=("local", "slurm"),
+        default="local",
+        help="where a launch's runs train: child processes here (local) or one SLURM job each (slurm, "
+        "through submitit: pip install -e '.[slurm]')",
+    )
+    parser.add_argument(
+        "--slurm",
+        dest="slurm_options",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set optimizer.lr=3e-4 (repeatable)",
+        help="a submitit parameter for --launcher slurm, e.g. --slurm slurm_partition=gpu --slurm timeout_min=120",
     )
 
 
-def _command_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"run.py {command}")
-    if command == "validate":
-        parser.description = "Check an experiment file and print the resolved config."
-        parser.add_argument("experiment")
-        _add_set(parser)
-    elif command == "predict":
-        parser.description = "Print the product the run's best checkpoint predicts, one per line."
-        parser.add_argument("run", help="run directory or run id")
-        parser.add_argument("problems", nargs="+", metavar="A*B")
-        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    elif command == "eval":
-        parser.description = (
-            "Exact match of the run's best checkpoint for every (digits of a, digits of b) up to "
-            "--max-digits; writes eval/grid.json and eval/grid.png in the run dir and logs the "
-            "image to TensorBoard."
-        )
-        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id")
-        parser.add_argument(
-            "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"
-        )
-        parser.add_argument(
-            "--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)"
-        )
-        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    elif command == "list":
-        from latentrun.report.listing import SORTS
+def _add_validate_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.add_argument("experiment", help="experiment YAML file")
+    _add_set(parser, prog, sweeps=False)
 
-        parser.description = "List the runs under the runs dir, read from the run directories themselves."
+
+def _add_keys_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    from latentrun.core import keys
+
+    parser.add_argument(
+        "section",
+        nargs="?",
+        choices=keys.sections(),
+        metavar="SECTION",
+        help=f"only this section: {', '.join(keys.sections())}",
+    )
+
+
+def _add_list_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = "List the runs under the runs dir, read from the run directories themselves."
+    _add_runs_dir(parser)
+    parser.add_argument(
+        "--sort",
+        choices=LIST_SORTS,
+        default="date",
+        help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)",
+    )
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="show only the first N runs")
+    _complete_with(
+        parser.add_argument("--id", metavar="ID", help="full details of one run (id, path or latest)"), _complete_runs
+    )
+    parser.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
+    parser.add_argument("--status", metavar="S", help="only runs in this status (finished, running, crashed, ...)")
+    parser.add_argument("--launch", metavar="ID", help="only the runs of this launch (a sweep, --seeds, several files)")
+    _complete_with(
         parser.add_argument(
-            "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
-        )
+            "--where",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="only runs whose frozen config has KEY=VALUE (KEY=A,B: any of them); repeatable, all must hold",
+        ),
+        _complete_keys,
+    )
+    _complete_with(
         parser.add_argument(
-            "--sort",
-            choices=SORTS,
-            default="date",
-            help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)",
-        )
-        parser.add_argument("--limit", type=_positive_int, metavar="N", help="show only the first N runs")
-        parser.add_argument("--id", metavar="ID", help="full details of one run (id, path or latest)")
-        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    elif command == "compare":
-        parser.description = (
-            "Efficiency analysis of runs side by side: a table here, compare.json and "
-            "compare.png (validation curves) in --out. Runs differing only in seed are "
-            "grouped and reported as mean ± std."
-        )
-        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, ids, or latest")
-        parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+            "--columns",
+            metavar="KEY,KEY",
+            help="add these config keys as columns, e.g. optimizer.lr,model.num_latent",
+        ),
+        _complete_keys,
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def _add_compare_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = (
+        "Efficiency analysis of runs side by side: a table here, compare.json and compare.png "
+        "(validation curves) in --out. Runs differing only in seed are grouped and reported as mean ± std."
+    )
+    _complete_with(
+        parser.add_argument("runs", nargs="*", metavar="RUN", help="run directories, ids, or latest"), _complete_runs
+    )
+    parser.add_argument("--launch", metavar="ID", help="compare every run of this launch (with any RUNs given)")
+    _add_runs_dir(parser)
+    parser.add_argument(
+        "--target",
+        type=_fraction,
+        default=0.99,
+        metavar="ACC",
+        help="val/exact_match whose first reaching is timed (default: 0.99)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("compare"),
+        metavar="DIR",
+        help="folder for compare.json and compare.png (default: compare)",
+    )
+    parser.add_argument("--csv", action="store_true", help="print one CSV row per run instead of the table")
+
+
+def _add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = (
+        "Exact match of the run's best checkpoint for every (digits of a, digits of b) up to --max-digits; "
+        "writes eval/grid.json and eval/grid.png in the run dir and logs the image to TensorBoard."
+    )
+    _complete_with(
+        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id"), _complete_runs
+    )
+    parser.add_argument(
+        "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"
+    )
+    parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
+    _add_runs_dir(parser)
+
+
+def _add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = (
+        "Print what each run's best checkpoint predicts, one `A*B = PRODUCT` line per problem "
+        "(AxB is read the same). Several runs (a shell glob) each get a heading."
+    )
+    parser.usage = f"{prog} predict [-h] [--bare] [--runs-dir RUNS_DIR] RUN [RUN ...] A*B [A*B ...]"
+    _complete_with(
         parser.add_argument(
-            "--target",
-            type=_fraction,
-            default=0.99,
-            metavar="ACC",
-            help="val/exact_match whose first reaching is timed (default: 0.99)",
-        )
+            "items", nargs="+", metavar="RUN A*B", help="one or more runs (a path, id or latest), then the problems"
+        ),
+        _complete_runs,
+    )
+    parser.add_argument("--bare", action="store_true", help="print only the products, one per line")
+    _add_runs_dir(parser)
+
+
+def _add_help_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.add_argument("topic", nargs="?", choices=[c for c in COMMANDS if c != "help"], metavar="COMMAND")
+
+
+def _add_set(parser: argparse.ArgumentParser, prog: str, sweeps: bool) -> None:
+    sweep = " KEY=A,B or KEY=range(START,STOP,STEP) sweeps (quote a value holding a comma);" if sweeps else ""
+    _complete_with(
         parser.add_argument(
-            "--out",
-            type=Path,
-            default=Path("compare"),
-            metavar="DIR",
-            help="folder for compare.json and compare.png (default: compare)",
-        )
-    return parser
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"override a config value, e.g. --set optimizer.lr=3e-4;{sweep} one per key; keys: {prog} keys",
+        ),
+        _complete_keys,
+    )
+
+
+def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
+    )
+
+
+_ARGUMENTS = {
+    "train": _add_train_arguments,
+    "validate": _add_validate_arguments,
+    "keys": _add_keys_arguments,
+    "list": _add_list_arguments,
+    "compare": _add_compare_arguments,
+    "eval": _add_eval_arguments,
+    "predict": _add_predict_arguments,
+    "help": _add_help_arguments,
+}
 
 
 def _positive_int(text: str) -> int:
@@ -161,46 +305,106 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _configure_console_logging(level: str = "INFO") -> None:
-    logger.remove()
-    # Through tqdm.write so that log lines don't tear the progress bar.
-    logger.add(
-        lambda message: tqdm.write(message, end="", file=sys.stderr),
-        level=level,
-        format="{time:HH:mm:ss} | {level: <7} | {message}",
-        colorize=sys.stderr.isatty(),
-    )
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 1,2,3, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is repeated in {text!r}")
+    return seeds
+
+
+def _complete_with(action: argparse.Action, completer: Callable[..., list[str]]) -> None:
+    """Attach an argcomplete completer: argcomplete reads the action's `completer` attribute, which
+    argparse does not declare."""
+    action.completer = completer  # type: ignore[attr-defined]
+
+
+def _complete_runs(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
+    """Run ids under --runs-dir, for shell completion."""
+    from latentrun.runs import rundir
+
+    runs_dir = getattr(parsed_args, "runs_dir", None) or Path("runs")
+    return [path.name for path in rundir.run_dirs(runs_dir) if path.name.startswith(prefix)]
+
+
+def _complete_keys(prefix: str, **_: Any) -> list[str]:
+    """`KEY=` for every config key, for shell completion of --set, --where and --columns."""
+    from latentrun.core import keys
+
+    return [f"{key.key}=" for key in keys.schema_keys() if key.key.startswith(prefix)]
+
+
+def _with_command(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """`args` with the command word in front: `train` unless the first argument names a command.
+
+    A first word that is no file but close to a command is a typo, said so with the closest command,
+    rather than being read as an experiment file that does not exist.
+    """
+    if not args:
+        parser.error(f"give an experiment file to train, --resume RUN, or a command: {', '.join(COMMANDS)}")
+    first = args[0]
+    if first in COMMANDS or first in _GLOBAL_FLAGS:
+        return args
+    looks_like_file = Path(first).exists() or first.endswith((".yaml", ".yml")) or os.sep in first or "=" in first
+    if not first.startswith("-") and not looks_like_file:
+        close = difflib.get_close_matches(first, list(COMMANDS), n=1, cutoff=0.6)
+        if close:
+            parser.error(f"unknown command {first!r} (did you mean {close[0]!r}?)")
+    return ["train", *args]
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion through argcomplete (the `completion` extra) when the shell asks for it."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python run.py` and the `latentrun` console script."""
-    from latentrun.config import ConfigError
-    from latentrun.runs.checkpoint import CheckpointError
-    from latentrun.runs.rundir import RunError
-    from latentrun.task.multiplication import ProblemError
-    from latentrun.train.distributed import PeerError
-    from latentrun.train.stability import TrainingDiverged
-
     args = list(sys.argv[1:] if argv is None else argv)
-    _configure_console_logging()
     try:
-        if args and args[0] in COMMANDS:
-            return _run_command(args[0], _command_parser(args[0]).parse_args(args[1:]))
-        return _in_process_group(_train, _train_parser(), args)
-    except (ConfigError, RunError, ProblemError) as error:
-        _report(error)
-        return EXIT_USAGE
-    except (CheckpointError, PeerError, TrainingDiverged) as error:
-        _report(error)
-        return EXIT_FAILURE
-    except OSError as error:  # the disk or the system refused (full, read-only, ...): not a bug, not a usage error
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        parser = build_parser()
+        _autocomplete(parser)
+        options = parser.parse_args(_with_command(parser, args))
+        if options.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return dispatch(parser, options)
+    except BrokenPipeError:
+        _close_quietly()  # `list --json | head -1`: the reader had enough; that is no failure
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except SystemExit as exit_request:  # argparse's usage errors and --help
+    except SystemExit as exit_request:  # argparse's usage errors, --help and --version
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    except Exception as error:
+        status = _known_status(error)
+        if status is None and isinstance(error, OSError):
+            # The disk or the system refused (full, read-only, ...): not a bug, not a usage error.
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILURE
+        if status is None:
+            raise
+        _report(error)
+        return status
+
+
+def _known_status(error: Exception) -> int | None:
+    """EXIT_USAGE or EXIT_FAILURE for the known error types, None for anything else (a bug)."""
+    for status, known in ((EXIT_USAGE, _USAGE_ERRORS), (EXIT_FAILURE, _RUNTIME_ERRORS)):
+        for module, name in known:
+            loaded = sys.modules.get(module)
+            if loaded is not None and isinstance(error, getattr(loaded, name)):
+                return status
+    return None
 
 
 def _report(error: Exception) -> None:
@@ -211,116 +415,19 @@ def _report(error: Exception) -> None:
         print(f"error: {line}", file=sys.stderr)
 
 
-def _in_process_group(train: Callable[..., int], *args: Any) -> int:
-    """Run `train` inside the torchrun process group (a world of one without torchrun), leaving it after."""
-    from latentrun.train import distributed
-
-    if not distributed.init().is_main:
-        _configure_console_logging("WARNING")  # rank 0 tells the story; the others speak up only when wrong
+def _close_quietly() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on the closed pipe."""
     try:
-        return train(*args)
-    finally:
-        distributed.shutdown()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (captured by a test): nothing to flush
+        pass
 
 
-def _train(parser: argparse.ArgumentParser, args: list[str]) -> int:
-    from latentrun import config
-    from latentrun.launch import parallel, session
-    from latentrun.runs import rundir as runs
-    from latentrun.train import distributed
-
-    options = parser.parse_args(args)
-    if bool(options.experiments) == bool(options.resume):
-        parser.error("give experiment file(s) to train or --resume RUN, not both or neither")
-    if options.stop_at is not None and options.stop_at < 1:
-        parser.error("--stop-at must be a positive step number")
-    if options.resume:
-        if options.jobs or options.seeds:
-            parser.error("--jobs and --seeds launch new runs; --resume continues one")
-        run_dir = runs.resolve_run_dir(options.resume, options.runs_dir)
-        return session.resume(run_dir, options.overrides, options.force, options.stop_at)
-    if options.force:
-        parser.error("--force only applies to --resume")
-    if len(options.experiments) > 1 or options.seeds:
-        if distributed.context().world_size > 1:
-            parser.error("several experiments or --seeds launch separate runs; under torchrun give one experiment")
-        return parallel.launch(
-            options.experiments, options.seeds, options.overrides, options.runs_dir, options.jobs or 1, options.stop_at
-        )
-    resolved = config.load(options.experiments[0], options.overrides)
-    _, status = session.start(resolved, options.runs_dir, options.stop_at, experiment_file=options.experiments[0])
-    return status
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    """The subparser of one command (tests pin each command's flags through it)."""
+    return subparser(build_parser(), command)
 
 
-def _run_command(command: str, options: argparse.Namespace) -> int:
-    if command == "validate":
-        from latentrun import config
-
-        print(config.dump(config.load(options.experiment, options.overrides)), end="")
-        return EXIT_OK
-    if command == "predict":
-        from latentrun.runs import inference
-        from latentrun.runs import rundir as runs
-        from latentrun.runs.directory import RunDir
-
-        task, model, _ = RunDir(runs.resolve_run_dir(options.run, options.runs_dir)).trained_model()
-        for product in inference.predict(task, model, options.problems):
-            print(product)
-        return EXIT_OK
-    if command == "eval":
-        return _eval(options)
-    if command == "list":
-        return _list(options)
-    if command == "compare":
-        from latentrun.report import compare as report
-        from latentrun.runs import rundir as runs
-
-        run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
-        print(report.compare(run_dirs, options.target, options.out))
-        return EXIT_OK
-    raise AssertionError(command)
-
-
-def _eval(options: argparse.Namespace) -> int:
-    from latentrun.report import grid
-    from latentrun.runs import rundir as runs
-    from latentrun.runs.directory import RunDir
-
-    parser = _command_parser("eval")
-    if options.max_digits is not None and not 1 <= options.max_digits <= 9:
-        parser.error("--max-digits must be between 1 and 9")
-    if options.samples < 1:
-        parser.error("--samples must be a positive number")
-    run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
-    for run_dir in run_dirs:
-        task, model, state = RunDir(run_dir).trained_model()
-        max_digits = options.max_digits or task.max_digits + 1
-        cells = grid.accuracy_grid(task, model, max_digits, options.samples)
-        record = grid.grid_record(
-            cells, run=run_dir.name, step=state["step"], max_digits=max_digits, samples=options.samples, task=task
-        )
-        json_path, png_path = grid.write_grid(run_dir, record, cells)
-        print(f"{run_dir.name} (step {state['step']})")
-        print(grid.format_grid(cells, max_digits))
-        print(f"wrote {json_path} and {png_path}")
-    return EXIT_OK
-
-
-def _list(options: argparse.Namespace) -> int:
-    from latentrun.report import listing
-    from latentrun.runs import rundir as runs
-
-    if options.id is not None:
-        if options.limit is not None or options.sort != "date":
-            raise runs.RunError("--id shows one run; --sort and --limit apply to the table of all runs")
-        info = listing.details(runs.resolve_run_dir(options.id, options.runs_dir))
-        print(listing.to_json(info) if options.json else listing.format_details(info))
-        return EXIT_OK
-    rows = listing.list_runs(options.runs_dir, options.sort, options.limit)
-    if options.json:
-        print(listing.to_json(rows))
-    elif rows:
-        print(listing.format_table(rows))
-    else:
-        print(f"no runs under {options.runs_dir}/", file=sys.stderr)
-    return EXIT_OK
+def _train_parser() -> argparse.ArgumentParser:
+    return _command_parser("train")

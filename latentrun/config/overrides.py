@@ -19,6 +19,7 @@ RUN_CONTROL_KEYS: frozenset[str] = frozenset(
         "train.eval_every",
         "train.device",
         "train.log_every",
+        "train.loggers",  # where metrics are sent, not what is computed
         "train.keep_last",
         "train.eval_batch_size",
         "train.num_threads",
@@ -120,5 +121,10 @@ def _emit(mapping: Mapping, indent: str, out: list[str]) -> None:
             out.append(f"{indent}{scalar_text(key)}:")
             _emit(value, indent + "  ", out)
         else:
-            text = "{}" if isinstance(value, Mapping) else scalar_text(value)
+            if isinstance(value, Mapping):
+                text = "{}"
+            elif isinstance(value, list):  # a list of scalars (train.loggers), in flow style
+                text = "[" + ", ".join(scalar_text(item) for item in value) + "]"
+            else:
+                text = scalar_text(value)
             out.append(f"{indent}{scalar_text(key)}: {text}")

@@ -58,7 +58,7 @@ def validate(raw: Any, origins: Origins) -> dict:
     sections = {name: fill(name, raw.get(name, MISSING)) for name in load_schema()["properties"] if name not in broken}
     for rule in CROSS_RULES:
         for candidates, msg in rule(sections):
-            found.append((next((c for c in candidates if c in origins), candidates[0]), msg))
+            found.append((_blame(candidates, origins), msg))
     if found:
         # File problems by line, then each --set's problems in the order the flags were given.
         order = {source: i for i, source in enumerate(dict.fromkeys(s for s, _ in origins.values()))}
@@ -228,3 +228,12 @@ def _hint(key: Any, allowed: list[str], at: Key) -> str:
         homes = [f"{s}.{key}" for s in load_schema()["properties"] if key in (_allowed_keys((s,), {}) or [])]
         hint = f" (did you mean {homes[0]!r}?)" if homes else ""
     return hint or (f"; known keys: {', '.join(allowed)}" if allowed else "")
+
+
+def _blame(candidates: list, origins: Origins) -> Any:
+    """Where a cross-key problem is reported: at a key a `--set` gave (the user's latest word, so
+    `--set model.d_model=33` is blamed rather than num_heads in the file), else at the first key
+    the user wrote anywhere, else at the first candidate."""
+    written = [key for key in candidates if key in origins]
+    from_set = [key for key in written if origins[key][0].startswith("--set ")]
+    return (from_set or written or candidates)[0]

@@ -31,7 +31,7 @@ from latentrun.runs import rundir as runs
 from latentrun.runs.directory import RunDir
 from latentrun.train import distributed
 from latentrun.train.components import Components
-from latentrun.train.loggers import MetricLogger
+from latentrun.train.loggers import Loggers, MetricLogger
 from latentrun.train.precision import PRECISIONS, Choice, check_available
 from latentrun.train.trainer import Trainer, TrainerState
 
@@ -50,21 +50,31 @@ class Resume:
 
 
 def start(
-    config: dict[str, Any], runs_dir: Path, stop_at: int | None = None, experiment_file: str | Path | None = None
+    config: dict[str, Any],
+    runs_dir: Path,
+    stop_at: int | None = None,
+    experiment_file: str | Path | None = None,
+    launch: dict[str, Any] | None = None,
 ) -> tuple[Path, int]:
     """Create a new run directory for `config` and train it; returns (run_dir, exit status).
 
-    `experiment_file` is recorded so that `list --id` can show how the run differs from its file.
+    `experiment_file` is recorded so that `list --id` can show how the run differs from its file;
+    `launch` ({launch: id, launch_index: i}) ties the run to the launch that started it.
     """
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     _check_precision(config, device)
+    _check_trackers(config)
     with contextlib.ExitStack() as held:
-        run = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held))
+        run = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held, launch))
         return run.path, _train(run, config, device, stop_at)
 
 
 def _create(
-    config: dict[str, Any], runs_dir: Path, experiment_file: str | Path | None, held: contextlib.ExitStack
+    config: dict[str, Any],
+    runs_dir: Path,
+    experiment_file: str | Path | None,
+    held: contextlib.ExitStack,
+    launch: dict[str, Any] | None = None,
 ) -> RunDir:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
@@ -83,6 +93,7 @@ def _create(
             "environment": runs.environment(),
             "world_size": distributed.context().world_size,
             "status": CREATED,
+            **(launch or {}),
             **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
         }
@@ -95,7 +106,7 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
     run = RunDir(run_dir)
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
-        plan = distributed.from_main(lambda: _plan_resume(run, overrides, force, held, loaded))
+        plan = distributed.from_main(lambda: _plan_resume(run, overrides, force, held, loaded, stop_at))
         if plan.step >= plan.config["train"]["max_steps"]:
             distributed.from_main(lambda: _record_resume(run, plan))
             logger.info(f"{run.name} already finished at step {plan.step}; raise train.max_steps with --set to go on")
@@ -109,10 +120,15 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
 
 
 def _plan_resume(
-    run: RunDir, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
+    run: RunDir,
+    overrides: list[str],
+    force: bool,
+    held: contextlib.ExitStack,
+    loaded: dict[str, Any],
+    stop_at: int | None = None,
 ) -> Resume:
-    """Rank 0: lock the run, check the overrides and the process count, and pick the checkpoint
-    (into `loaded["state"]`); writes nothing but the removal of dead writers' temporary files."""
+    """Rank 0: lock the run, check the overrides, the process count and --stop-at, and pick the
+    checkpoint (into `loaded["state"]`); writes nothing but the removal of dead writers' temporary files."""
     held.enter_context(run.lock())
     for leftover in run.remove_temporaries():
         logger.debug(f"removed {leftover.name}, left by a process killed while writing it")
@@ -129,10 +145,18 @@ def _plan_resume(
         )
     _check_world_fits(updated)
     _check_precision(updated, resolve_device(updated["train"]["device"]))
+    _check_trackers(updated)
     state = run.checkpointer().newest()
     _check_same_world(run, state)
+    step = state["step"] if state else 0
+    # It would stop at once and say nothing. A finished run trains nothing anyway: that stays allowed.
+    if stop_at is not None and stop_at <= step < updated["train"]["max_steps"]:
+        raise runs.RunError(
+            f"--stop-at {stop_at}: {run.name} is already at step {step}; give a later step, "
+            f"or leave --stop-at out to train on to train.max_steps ({updated['train']['max_steps']})"
+        )
     loaded["state"] = state
-    return Resume(updated, state["step"] if state else 0, {k: list(v) for k, v in changes.items()}, bool(refused))
+    return Resume(updated, step, {k: list(v) for k, v in changes.items()}, bool(refused))
 
 
 def _record_resume(run: RunDir, plan: Resume) -> None:
@@ -169,17 +193,19 @@ def _train(
             processes = f", {world.world_size} processes" if world.world_size > 1 else ""
             logger.info(f"run {run.name}: {parameters:,} parameters on {device}{processes}")
         if world.is_main:
-            # A resume purges what an earlier session logged after its checkpoint (all of it, when
-            # it stopped before the first); config and HParams belong to the run, written once.
-            trainer.metric_logger = TensorBoardLogger(run.path, purge_step=resume.step + 1 if resume else None)
+            trainer.metric_logger = _metric_loggers(config, run, resume)
         status = _fit(trainer, config, parameters, stop_at, first_session=resume is None)
         if world.is_main:
             progress = dataclasses.asdict(trainer.state)
             _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps)
         trainer_state = trainer.state
+        best = (
+            f"best val/exact_match {trainer_state.best_exact_match:.4f} (step {trainer_state.best_step})"
+            if trainer_state.best_exact_match >= 0
+            else "not evaluated yet"  # best_exact_match is -1 until the first evaluation
+        )
         logger.info(
-            f"{status} at step {trainer_state.step}: best val/exact_match {trainer_state.best_exact_match:.4f} "
-            f"(step {trainer_state.best_step}), {trainer_state.elapsed_seconds:.1f} s; run dir {run.path}"
+            f"{status} at step {trainer_state.step}: {best}, {trainer_state.elapsed_seconds:.1f} s; run dir {run.path}"
         )
         return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
     except BaseException as error:
@@ -298,6 +324,14 @@ def _check_same_world(run: RunDir, state: dict[str, Any] | None) -> None:
     )
 
 
+def _check_trackers(config: dict[str, Any]) -> None:
+    """Refuse a tracker whose package is missing before a run directory is made."""
+    if set(config["train"]["loggers"]) - {"tensorboard"}:
+        from latentrun.report import trackers
+
+        trackers.check_available(config["train"]["loggers"])
+
+
 def _check_precision(config: dict[str, Any], device: torch.device) -> None:
     """Refuse a precision the device cannot run before anything is written."""
     if config["train"]["precision"] != "auto":
@@ -352,6 +386,21 @@ def _report_progress(run: RunDir, progress: dict[str, Any], **extra: Any) -> Non
         elapsed_seconds=round(progress["elapsed_seconds"], 3),
         updated=runs.now(),
     )
+
+
+def _metric_loggers(config: dict[str, Any], run: RunDir, resume: Resume | None) -> MetricLogger:
+    """Rank 0: the loggers `train.loggers` names, behind one MetricLogger."""
+    chosen: list[MetricLogger] = []
+    for name in config["train"]["loggers"]:
+        if name == "tensorboard":
+            # A resume purges what an earlier session logged after its checkpoint (all of it, when
+            # it stopped before the first); config and HParams belong to the run, written once.
+            chosen.append(TensorBoardLogger(run.path, purge_step=resume.step + 1 if resume else None))
+        else:
+            from latentrun.report import trackers
+
+            chosen.append(trackers.TRACKERS[name](run.path, config["experiment"], resume is not None))
+    return chosen[0] if len(chosen) == 1 else Loggers(chosen)
 
 
 def _close_logger(metric_logger: MetricLogger, state: TrainerState, outcome: str) -> None:

@@ -9,6 +9,7 @@ mean ± sample standard deviation.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import statistics
@@ -187,8 +188,9 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
-    """Summarize, group and compare the runs; write out/compare.json and out/compare.png; return the table."""
+def compare(run_dirs: Sequence[Path], target: float, out: Path) -> tuple[dict[str, Any], str]:
+    """Summarize, group and compare the runs; write out/compare.json and out/compare.png; return the
+    document written to compare.json and the table (with notes) for the terminal."""
     if len({path.resolve() for path in run_dirs}) != len(run_dirs):
         raise runs.RunError("a run is given twice")
     summaries = [summarize_run(path, target) for path in run_dirs]
@@ -218,10 +220,42 @@ def compare(run_dirs: Sequence[Path], target: float, out: Path) -> str:
     lines = [format_table(groups, metric_list), ""]
     for group in groups:
         lines.append(f"{group['label']}: {', '.join(run['id'] for run in group['runs'])}")
+    notes = [note for group in groups for note in unfinished_notes(group)]
+    if notes:
+        lines += ["", *notes]
     if decision:
         lines += ["", decision["text"]]
     lines += ["", f"wrote {out / 'compare.json'} and {out / 'compare.png'}"]
-    return "\n".join(lines)
+    return document, "\n".join(lines)
+
+
+def unfinished_notes(group: dict[str, Any]) -> list[str]:
+    """A line for a group whose runs did not all finish: its mean ± std then mixes runs stopped at
+    different steps, which a reader must be told rather than left to find out."""
+    unfinished = [run for run in group["runs"] if run["status"] != "finished"]
+    if not unfinished:
+        return []
+    which = ", ".join(f"{run['id']} {run['status']} at step {run['steps']}" for run in unfinished)
+    if len(unfinished) == len(group["runs"]):
+        return [f"note: {group['label']}: no run finished ({which})"]
+    return [f"note: {group['label']} mixes finished and unfinished runs ({which}); its figures are not all at one step"]
+
+
+_CSV_FIELDS = ("id", "experiment", "model", "seed", "status", "group")
+
+
+def to_csv(document: dict[str, Any]) -> str:
+    """`compare --csv`: one row per run with every efficiency figure (curves left out) and its group."""
+    group_of = {run_id: group["label"] for group in document["groups"] for run_id in group["runs"]}
+    runs_ = document["runs"]
+    figures = [key for key in (runs_[0] if runs_ else {}) if key not in (*_CSV_FIELDS, "path", "curves")]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_CSV_FIELDS, *figures])
+    for run in runs_:
+        row = {**run, "group": group_of.get(run["id"])}
+        writer.writerow(["" if row.get(key) is None else row[key] for key in (*_CSV_FIELDS, *figures)])
+    return out.getvalue()
 
 
 def format_table(groups: Sequence[dict[str, Any]], metric_list: Sequence[_Metric]) -> str:
@@ -260,7 +294,8 @@ def plot_curves(groups: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_title(tag)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    if any(run["curves"][CURVES[0]] for group in groups for run in group["runs"]):
+        axes[0].legend(fontsize="small")  # without a curve there is nothing to label (matplotlib warns)
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=100)
     atomic_write(path, image.getvalue())

@@ -152,7 +152,8 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Figure:
     size = 1.2 * max_digits + 1.5
     figure = Figure(figsize=(size, size * 0.85))
     axes = figure.subplots()
-    image = axes.imshow(values.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="lower")
+    # Row 1 at the top, as in the text grid (format_grid) that eval prints beside it.
+    image = axes.imshow(values.numpy(), vmin=0.0, vmax=1.0, cmap="viridis", origin="upper")
     for cell in cells:
         x, y = cell.digits_b - 1, cell.digits_a - 1
         if cell.exact_match is None:

@@ -7,17 +7,21 @@ shows cannot fall out of step with the runs themselves.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import difflib
+import io
 import json
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.core import status
-from latentrun.runs import checkpoint
+from latentrun.runs import lock
 from latentrun.runs import rundir as runs
-from latentrun.runs.directory import RunDir
 
 SORTS = ("date", "step", "loss", "acc")
 
@@ -46,6 +50,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "elapsed_seconds": _number(meta, "elapsed_seconds"),
         "created": meta.get("created"),
         "status": run_status(run_dir, meta),
+        "launch": meta.get("launch"),
     }
 
 
@@ -55,7 +60,7 @@ def run_status(run_dir: Path, meta: dict[str, Any]) -> str:
     A live lock holder (asked of the lock itself: its flock, not its JSON) means running. meta.json saying running (or created) is only believed while
     the process it names is alive: a process killed outright never gets to write `crashed`.
     """
-    if RunDir(run_dir).holder() is not None:
+    if lock.holder(run_dir) is not None:  # the primitive under RunDir.holder, which would import torch
         return status.RUNNING
     recorded = str(meta.get("status", "unknown"))
     if recorded in status.LIVE and "pid" in meta:
@@ -63,11 +68,103 @@ def run_status(run_dir: Path, meta: dict[str, Any]) -> str:
     return recorded
 
 
-def list_runs(runs_dir: Path, sort: str = "date", limit: int | None = None) -> list[dict[str, Any]]:
-    """Summaries of every run under `runs_dir`, sorted (best first) and cut to `limit`."""
-    rows = sorted(
-        (summarize(path) for path in runs.run_dirs(runs_dir)), key=lambda row: (_created(row), row["id"]), reverse=True
-    )
+@dataclass(frozen=True)
+class Selection:
+    """Which runs `list` shows: every condition given must hold. `where` maps a dotted config key to
+    the values (any of them) the run's frozen config must have there."""
+
+    experiment: str | None = None
+    status: str | None = None
+    launch: str | None = None
+    where: dict[str, list[Any]] = field(default_factory=dict)
+
+    def active(self) -> bool:
+        return bool(self.experiment or self.status or self.launch or self.where)
+
+    def admits(self, row: dict[str, Any], flat_config: dict[str, Any] | None) -> bool:
+        """Whether the run (its summary row and flattened frozen config) is selected."""
+        if self.experiment is not None and row.get("experiment") != self.experiment:
+            return False
+        if self.status is not None and row.get("status") != self.status:
+            return False
+        if self.launch is not None and row.get("launch") != self.launch:
+            return False
+        if not self.where:
+            return True
+        if flat_config is None:
+            return False
+        return all(any(_same(flat_config.get(key), v) for v in values) for key, values in self.where.items())
+
+
+def parse_where(texts: list[str]) -> dict[str, list[Any]]:
+    """`--where KEY=VALUE` (or KEY=A,B for any of them) to key -> values, values read by the YAML 1.2
+    rules of `--set`; ConfigError for a key the schema does not know, with the closest one."""
+    from latentrun.config import sweep
+
+    where: dict[str, list[Any]] = {}
+    for text in texts:
+        key, eq, value_text = text.partition("=")
+        key = key.strip()
+        if not eq:
+            raise ConfigError([f"--where {text}: expected KEY=VALUE, e.g. --where optimizer.lr=0.001"])
+        _check_key(key, f"--where {text}")
+        values = [config_module.parse_override(f"{key}={v.strip()}")[1] for v in sweep.split_values(value_text)]
+        where.setdefault(key, []).extend(values)
+    return where
+
+
+def check_columns(columns: list[str]) -> None:
+    """ConfigError for a `--columns` key the schema does not know."""
+    for key in columns:
+        _check_key(key, f"--columns {key}")
+
+
+def _check_key(key: str, where: str) -> None:
+    from latentrun.core import keys
+
+    known = [k.key for k in keys.schema_keys()]
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else "; the keys command lists them all"
+        raise ConfigError([f"{where}: unknown config key {key!r}{hint}"])
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    """Config equality as a user means it: 1 and 1.0 agree, true and 1 do not."""
+    if isinstance(value, bool) or isinstance(wanted, bool):
+        return type(value) is type(wanted) and value == wanted
+    if isinstance(value, (int, float)) and isinstance(wanted, (int, float)):
+        return math.isclose(value, wanted, rel_tol=1e-12, abs_tol=0.0) or value == wanted
+    return value == wanted
+
+
+def _flat_config(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return config_module.flatten(config_module.load(run_dir / runs.CONFIG_FILE))
+    except ConfigError:
+        return None
+
+
+def list_runs(
+    runs_dir: Path,
+    sort: str = "date",
+    limit: int | None = None,
+    selection: Selection | None = None,
+    columns: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Summaries of the runs under `runs_dir` that `selection` admits, sorted (best first) and cut to
+    `limit`; each row carries `config`, its values of the `columns` keys, when columns are asked for."""
+    selection = selection or Selection()
+    rows = []
+    for path in runs.run_dirs(runs_dir):
+        row = summarize(path)
+        flat = _flat_config(path) if selection.where or columns else None
+        if not selection.admits(row, flat):
+            continue
+        if columns:
+            row["config"] = {key: (flat or {}).get(key) for key in columns}
+        rows.append(row)
+    rows.sort(key=lambda row: (_created(row), row["id"]), reverse=True)
     # Stable sorts: within equal keys, the newest run comes first; runs lacking the key go last.
     if sort == "step":
         rows.sort(key=lambda row: -(row.get("step") or 0))
@@ -83,6 +180,8 @@ def list_runs(runs_dir: Path, sort: str = "date", limit: int | None = None) -> l
 def details(run_dir: Path) -> dict[str, Any]:
     """Everything `list --id` shows: the summary, the command and code, the config's differences from
     its experiment file, the start/resume history, and the checkpoints on disk."""
+    from latentrun.runs import checkpoint  # torch: only for one run's details
+
     row = summarize(run_dir)
     meta = runs.read_meta(run_dir)
     folder = run_dir / runs.CHECKPOINT_DIR
@@ -131,17 +230,61 @@ _COLUMNS = ("id", "experiment", "model", "params", "step", "best_exact", "last_l
 _RIGHT = {"params", "step", "best_exact", "last_loss"}
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The `list` table: one line per run, columns aligned."""
-    cells = [[_cell(row, column) for column in _COLUMNS] for row in rows]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(_COLUMNS)]
+def format_table(rows: list[dict[str, Any]], config_columns: list[str] | None = None) -> str:
+    """The `list` table: one line per run, columns aligned; config keys asked for go before the status."""
+    extra = list(config_columns or [])
+    names = [*_COLUMNS[:-1], *extra, _COLUMNS[-1]]
+    right = _RIGHT | set(extra)
+    cells = [
+        [_cell(row, column) if column not in extra else _config_cell(row, column) for column in names] for row in rows
+    ]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(names)]
 
     def line(values: list[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if c in _RIGHT else v.ljust(w) for c, v, w in zip(_COLUMNS, values, widths)
-        ).rstrip()
+        return "  ".join(v.rjust(w) if c in right else v.ljust(w) for c, v, w in zip(names, values, widths)).rstrip()
 
-    return "\n".join([line(list(_COLUMNS)), *map(line, cells)])
+    return "\n".join([line(names), *map(line, cells)])
+
+
+_CSV_FIELDS = (
+    "id",
+    "experiment",
+    "model",
+    "seed",
+    "parameters",
+    "step",
+    "max_steps",
+    "best_exact_match",
+    "best_step",
+    "last_loss",
+    "elapsed_seconds",
+    "created",
+    "status",
+    "launch",
+)
+
+
+def to_csv(rows: list[dict[str, Any]], config_columns: list[str] | None = None) -> str:
+    """`list --csv`: a header and one row per run, full-precision numbers, config columns by their key."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*_CSV_FIELDS, *(config_columns or [])])
+    for row in rows:
+        config = row.get("config") or {}
+        writer.writerow(
+            [_csv_value(row.get(name)) for name in _CSV_FIELDS]
+            + [_csv_value(config.get(key)) for key in config_columns or []]
+        )
+    return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    return "" if value is None else json.dumps(value) if isinstance(value, bool) else value
+
+
+def _config_cell(row: dict[str, Any], key: str) -> str:
+    value = (row.get("config") or {}).get(key)
+    return "-" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def format_details(info: dict[str, Any]) -> str:

@@ -144,7 +144,7 @@ class MultiplicationTask:
         shown = printable(text, 40)
         match = _PROBLEM.fullmatch(text)
         if match is None:
-            raise ProblemError(f"'{shown}': expected two non-negative integers joined by '*', like 37*45")
+            raise ProblemError(f"'{shown}': expected two non-negative integers joined by '*' (or 'x'), like 37*45")
         for digits in match.groups():
             significant = digits.lstrip("0") or "0"
             # Checked on the text: int() of a 5000-digit string fails with a message about Python, not the input.

@@ -36,7 +36,7 @@ def test_eval_writes_the_grid_and_predict_answers(trained_run, capsys):
     measured = [c for c in record["cells"] if c["encodable"]]
     assert len(measured) == 4 and all(0.0 <= c["exact_match"] <= 1.0 and c["trained_share"] > 0 for c in measured)
     assert (run_dir / "eval" / "grid.png").stat().st_size > 0
-    assert run_cli("predict", run_dir, "37*45", "9*9") == 0
+    assert run_cli("predict", run_dir, "37*45", "9*9", "--bare") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.isdigit() for line in lines)
     if kind == "recurrent_supervised":

@@ -54,7 +54,7 @@ def launch(tmp_path_factory):
         status = run_cli(victim, SMOKE, SIMPLE, "--jobs", 2, "--runs-dir", runs_dir)
     stop.set()
     killer.join()
-    by_experiment = {json.loads((d / "meta.json").read_text())["experiment"]: d for d in runs_dir.iterdir()}
+    by_experiment = {json.loads((d / "meta.json").read_text())["experiment"]: d for d in runs.run_dirs(runs_dir)}
     return {
         "status": status,
         "out": out.getvalue(),
@@ -69,12 +69,14 @@ def test_one_failure_does_not_stop_the_others(launch):
     assert launch["status"] == 1, launch["err"]
     assert len(launch["killed"]) == 1
     lines = launch["out"].splitlines()
-    assert len(lines) == 4 and lines[-1] == "3 runs: 1 crashed, 2 finished"
-    victim, smoke, simple = (line.split() for line in lines[:3])
-    assert victim[:2] == ["crashed", "victim"] and "killed by SIGKILL" in lines[0]
-    assert smoke[:2] == ["finished", "smoke"] and smoke[2] == launch["runs"]["smoke"].name
-    assert simple[:2] == ["finished", "smoke_simple"] and "step 40/40" in lines[2]
+    assert len(lines) == 4 and lines[-1] == "3 runs: 1 crashed, 2 finished"  # each run's line once, as it ends
+    by_label = {line.split()[1]: line for line in lines[:3]}
+    victim, smoke, simple = (by_label[name].split() for name in ("victim", "smoke", "smoke_simple"))
+    assert victim[0] == "crashed" and "killed by SIGKILL" in by_label["victim"]
+    assert smoke[0] == "finished" and smoke[2] == launch["runs"]["smoke"].name
+    assert simple[0] == "finished" and "step 40/40" in by_label["smoke_simple"]
     assert "launching 3 runs, 2 at a time" in launch["err"]
+    assert launch["err"].count("] started ") == 3  # not silent until the first run ends
 
 
 def test_each_run_is_its_own_process_with_the_cores_split(launch):
@@ -244,7 +246,7 @@ def test_sigterm_to_the_launcher_stops_runs_cleanly_and_starts_no_more(tmp_path,
     helper.join()
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("interrupted  long") and lines[1].startswith("skipped      smoke"), lines
-    [run_dir] = runs_dir.iterdir()  # smoke never started
+    [run_dir] = runs.run_dirs(runs_dir)  # smoke never started
     [(step, _)] = checkpoint.step_checkpoints(run_dir / "checkpoints")[-1:]
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and meta["step"] == step >= 10  # resumable from where it stopped

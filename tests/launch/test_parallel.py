@@ -73,3 +73,30 @@ def test_an_interrupted_launch_starts_nothing_more(tmp_path):
     [job] = parallel.plan([SMOKE], None, [], tmp_path, jobs=1, stop_at=None)
     outcome = supervisor.run(job, tmp_path)
     assert outcome.status == "skipped" and not any(tmp_path.iterdir())
+
+
+def test_a_sweep_plans_the_product_with_files_and_seeds(monkeypatch, tmp_path):
+    monkeypatch.setattr(parallel, "cores", lambda: 8)
+    jobs = parallel.plan([SMOKE, SIMPLE], [1, 2], ["optimizer.lr=1e-3,3e-4", "train.max_steps=5"], tmp_path, 4, None)
+    assert len(jobs) == 8 and [job.index for job in jobs] == list(range(8))
+    assert (
+        jobs[0].label == "smoke optimizer.lr=1e-3 seed=1" and jobs[7].label == "smoke_simple optimizer.lr=3e-4 seed=2"
+    )
+    assert jobs[3].overrides == ("optimizer.lr=3e-4", "train.max_steps=5", "seed=2", "train.num_threads=2")
+
+
+def test_an_explicit_zero_thread_count_is_replaced_not_repeated(monkeypatch, tmp_path):
+    """A repeated --set is an error in the child, so the launcher must not add a second one."""
+    monkeypatch.setattr(parallel, "cores", lambda: 8)
+    [job] = parallel.plan([SMOKE], [1], ["train.num_threads=0"], tmp_path, jobs=1, stop_at=None)
+    assert [arg for arg in job.args if "num_threads" in arg] == ["train.num_threads=8"]
+
+
+def test_on_a_cluster_the_threads_are_not_this_machines_to_split(tmp_path):
+    [job] = parallel.plan([SMOKE], [1], [], tmp_path, jobs=1, stop_at=None, split_threads=False)
+    assert not any("num_threads" in arg for arg in job.args)
+
+
+def test_seeds_and_a_swept_seed_conflict(tmp_path, capsys):
+    assert main([SMOKE, "--seeds", "1,2", "--set", "seed=3,4", "--runs-dir", str(tmp_path)]) == 2
+    assert "give the seeds one way" in capsys.readouterr().err

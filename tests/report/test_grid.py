@@ -109,3 +109,16 @@ def test_writing_a_grid_leaves_the_process_matplotlib_backend_alone(tmp_path):
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)
+
+
+def test_heatmap_puts_row_one_at_the_top_like_the_text_grid():
+    """The heatmap had row 1 at the bottom while the printed grid has it on top."""
+    from latentrun.report.grid import heatmap
+
+    t = task()
+    cells = accuracy_grid(t, Oracle(t), max_digits=3, samples=20)
+    figure = heatmap(cells, 3, "orientation")
+    axes = figure.axes[0]
+    top, bottom = axes.get_ylim()[1], axes.get_ylim()[0]
+    assert top < bottom  # y grows downwards: row index 0 (digits of a = 1) is drawn on top
+    assert format_grid(cells, 3).splitlines()[1].split()[0] == "1"

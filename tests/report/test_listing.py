@@ -219,3 +219,82 @@ def test_the_contract_flags_are_there():
     assert parsed.runs == ["a", "b", "c"]
     train = {o for action in cli._train_parser()._actions for o in action.option_strings}
     assert {"--resume", "--set", "--runs-dir", "--stop-at", "--force", "--jobs", "--seeds"} <= train
+
+
+@pytest.fixture
+def varied_runs(tmp_path):
+    fabricate(tmp_path, "lr1", ["optimizer.lr=0.01"], created="2026-01-01T10:00:00+00:00", launch="L1", launch_index=0)
+    fabricate(
+        tmp_path,
+        "lr2",
+        ["optimizer.lr=0.001", "model.num_latent=4"],
+        created="2026-01-02T10:00:00+00:00",
+        launch="L1",
+        launch_index=1,
+    )
+    fabricate(
+        tmp_path,
+        "other",
+        ["experiment=other"],
+        experiment="other",
+        status="interrupted",
+        created="2026-01-03T10:00:00+00:00",
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ([], ["other", "lr2", "lr1"]),
+        (["--experiment", "smoke"], ["lr2", "lr1"]),
+        (["--status", "interrupted"], ["other"]),
+        (["--launch", "L1"], ["lr2", "lr1"]),
+        (["--where", "optimizer.lr=0.01"], ["lr1"]),
+        (["--where", "optimizer.lr=1e-2"], ["lr1"]),  # read as a number, as --set reads it
+        (["--where", "optimizer.lr=0.01,0.001"], ["other", "lr2", "lr1"]),  # any of
+        (["--where", "optimizer.lr=0.001", "--where", "model.num_latent=2"], ["other"]),  # all must hold
+        (["--where", "model.num_latent=2", "--experiment", "smoke"], ["lr1"]),
+    ],
+)
+def test_filters(varied_runs, args, expected, capsys):
+    assert main(["list", "--runs-dir", str(varied_runs), "--json", *args]) == 0
+    assert [row["id"] for row in json.loads(capsys.readouterr().out)] == expected
+
+
+def test_columns_in_table_json_and_csv(varied_runs, capsys):
+    import csv
+    import io
+
+    columns = ["--columns", "optimizer.lr,model.num_latent"]
+    assert main(["list", "--runs-dir", str(varied_runs), *columns]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ["optimizer.lr", "model.num_latent", "status"]
+    assert lines[-1].split()[-3:] == ["0.01", "2", "finished"]
+    assert main(["list", "--runs-dir", str(varied_runs), "--json", *columns]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[1]["config"] == {"optimizer.lr": 0.001, "model.num_latent": 4}
+    assert main(["list", "--runs-dir", str(varied_runs), "--csv", *columns]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["id"] for row in table] == ["other", "lr2", "lr1"]
+    assert table[1]["optimizer.lr"] == "0.001" and table[1]["model.num_latent"] == "4"
+    assert table[1]["launch"] == "L1" and table[0]["launch"] == "" and table[0]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--where", "optimizer.lrr=1"], "unknown config key 'optimizer.lrr' (did you mean 'optimizer.lr'?)"),
+        (["--where", "optimizer.lr"], "expected KEY=VALUE"),
+        (["--columns", "model.num_latnt"], "did you mean 'model.num_latent'"),
+        (["--json", "--csv"], "not allowed with"),
+    ],
+)
+def test_filter_mistakes_exit_2(varied_runs, args, message, capsys):
+    assert main(["list", "--runs-dir", str(varied_runs), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_no_match_says_so(varied_runs, capsys):
+    assert main(["list", "--runs-dir", str(varied_runs), "--status", "crashed"]) == 0
+    assert "no runs matching the filters" in capsys.readouterr().err

@@ -121,3 +121,28 @@ def test_flops_follow_the_six_n_t_rule_and_count_attention():
     with without_attention:
         model(batch.prompt[:2], batch.answer[:2]).sum().backward()
     assert counted > without_attention.get_total_flops() / 2  # the fused CPU attention kernel is counted
+
+
+def test_a_group_mixing_finished_and_unfinished_runs_is_pointed_out():
+    groups = grouped(
+        [
+            fake_run("a", status="finished", steps=40),
+            fake_run("b", ["seed=1"], status="interrupted", steps=20),
+            fake_run("c", ["optimizer.lr=0.01"], status="finished", steps=40),
+        ]
+    )
+    notes = [report.unfinished_notes(group) for group in groups]
+    assert notes[1] == []
+    [note] = notes[0]
+    assert "mixes finished and unfinished runs (b interrupted at step 20)" in note
+
+
+def test_curves_without_any_point_plot_without_a_matplotlib_warning(tmp_path):
+    import warnings
+
+    run = fake_run("a", status="crashed", steps=0, curves={tag: [] for tag in report.CURVES})
+    groups = grouped([run])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.plot_curves(groups, tmp_path / "compare.png")
+    assert (tmp_path / "compare.png").is_file()

@@ -1,0 +1,355 @@
+"""What each command does once its arguments are parsed; `cli` builds the parser and maps errors.
+
+Every heavy import (torch, TensorBoard, matplotlib) happens inside the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from latentrun.core import status as run_status
+from latentrun.core.status import EXIT_OK
+
+RESUME_LAUNCH = "\0launch"  # what a bare `--resume` parses to: the runs come from --launch ID
+_DEFAULT_RUNS_DIR = Path("runs")
+
+
+def program_name() -> str:
+    """How the user started latentrun, for usage lines and suggested commands."""
+    path = Path(sys.argv[0])
+    if path.name == "run.py":
+        return "python run.py"
+    if path.name == "__main__.py" and path.parent.name == "latentrun":
+        return "python -m latentrun"
+    return "latentrun"
+
+
+def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    """Run the parsed command; returns its exit status."""
+    command_parser = subparser(parser, options.command)
+    if options.command in ("train", "eval", "predict", "compare"):
+        configure_console_logging()
+    handlers: dict[str, Callable[..., int]] = {
+        "train": _train,
+        "validate": _validate,
+        "keys": _keys,
+        "list": _list,
+        "compare": _compare,
+        "eval": _eval,
+        "predict": _predict,
+        "help": lambda sub, opts: _help(parser, opts),
+    }
+    return handlers[options.command](command_parser, options)
+
+
+def configure_console_logging(level: str = "INFO") -> None:
+    """loguru to stderr through tqdm.write, so that log lines don't tear a progress bar."""
+    from loguru import logger
+    from tqdm import tqdm
+
+    logger.remove()
+    logger.add(
+        lambda message: tqdm.write(message, end="", file=sys.stderr),
+        level=level,
+        format="{time:HH:mm:ss} | {level: <7} | {message}",
+        colorize=sys.stderr.isatty(),
+    )
+
+
+# ---- train and resume ---------------------------------------------------------------------------
+
+
+def _train(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.config import sweep
+
+    if options.stop_at is not None and options.stop_at < 1:
+        parser.error("--stop-at must be a positive step number")
+    axes = sweep.parse(options.overrides)  # a repeated key is refused here, before anything else
+    if options.slurm_options and options.launcher != "slurm":
+        parser.error("--slurm sets a parameter of --launcher slurm")
+    if options.resume is not None:
+        return _resume(parser, options, sweep.is_sweep(axes))
+    if options.launch:
+        parser.error("--launch ID goes with --resume (list --launch ID and compare --launch ID select a launch)")
+    if not options.experiments:
+        parser.error("give experiment file(s) to train or --resume RUN")
+    if options.force:
+        parser.error("--force only applies to --resume")
+    for text in options.experiments:
+        if "=" in text and not Path(text).exists():
+            parser.error(f"{text}: no such experiment file; to override a config value write --set {text}")
+    several = len(options.experiments) > 1 or options.seeds or sweep.is_sweep(axes) or options.launcher != "local"
+    if several:
+        from latentrun.launch import parallel
+        from latentrun.train import distributed
+
+        if distributed.context().world_size > 1:
+            parser.error("several experiments, --seeds or a sweep launch separate runs; under torchrun give one")
+        return parallel.launch(
+            options.experiments,
+            options.seeds,
+            options.overrides,
+            options.runs_dir,
+            options.jobs or 1,
+            options.stop_at,
+            launcher=options.launcher,
+            launcher_options=_launcher_options(parser, options),
+        )
+    return _in_process_group(lambda: _train_one(options))
+
+
+def _launcher_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> dict[str, Any]:
+    """`--slurm KEY=VALUE` flags as submitit parameters, values read as YAML scalars."""
+    from latentrun import config
+
+    return dict(config.parse_override(text) for text in options.slurm_options)
+
+
+def _train_one(options: argparse.Namespace) -> int:
+    from latentrun import config
+    from latentrun.launch import record, session
+
+    resolved = config.load(options.experiments[0], options.overrides)
+    run_dir, status = session.start(
+        resolved,
+        options.runs_dir,
+        options.stop_at,
+        experiment_file=options.experiments[0],
+        launch=record.from_environment(),
+    )
+    _suggest_next(run_dir, options.runs_dir, status)
+    return status
+
+
+def _resume(parser: argparse.ArgumentParser, options: argparse.Namespace, swept: bool) -> int:
+    if options.experiments:
+        parser.error("give experiment file(s) to train or --resume RUN, not both")
+    if swept:
+        parser.error("--resume continues runs with their own config; a swept --set starts new runs")
+    if options.seeds:
+        parser.error("--seeds launches new runs; --resume continues one")
+    if options.resume == RESUME_LAUNCH or options.launch:
+        if options.resume != RESUME_LAUNCH:
+            parser.error("--resume --launch ID continues a whole launch; give no RUN with it")
+        if not options.launch:
+            parser.error("--resume needs a RUN (or --launch ID)")
+        from latentrun.launch import parallel
+
+        return parallel.resume_launch(
+            options.launch,
+            options.runs_dir,
+            options.overrides,
+            options.force,
+            options.stop_at,
+            options.jobs or 1,
+            launcher=options.launcher,
+            launcher_options=_launcher_options(parser, options),
+        )
+    if options.jobs:
+        parser.error("--jobs launches runs in parallel; --resume continues one (or a launch: --resume --launch ID)")
+    from latentrun.runs import rundir as runs
+
+    run_dir = runs.resolve_run_dir(options.resume, options.runs_dir)
+
+    def resume() -> int:
+        from latentrun.launch import session
+
+        status = session.resume(run_dir, options.overrides, options.force, options.stop_at)
+        _suggest_next(run_dir, options.runs_dir, status)
+        return status
+
+    return _in_process_group(resume)
+
+
+def _in_process_group(train: Callable[[], int]) -> int:
+    """Run `train` inside the torchrun process group (a world of one without torchrun), leaving it after."""
+    from latentrun.train import distributed
+
+    if not distributed.init().is_main:
+        configure_console_logging("WARNING")  # rank 0 tells the story; the others speak up only when wrong
+    try:
+        return train()
+    finally:
+        distributed.shutdown()
+
+
+def _suggest_next(run_dir: Path, runs_dir: Path, status: int) -> None:
+    """After a run: the commands a user reaches for next, with this run's id filled in."""
+    from latentrun.train import distributed
+
+    if not distributed.context().is_main:
+        return
+    prog = program_name()
+    by_id = run_dir.parent.resolve() == runs_dir.resolve()  # else the run was given by a path elsewhere
+    where = "" if runs_dir == _DEFAULT_RUNS_DIR or not by_id else f" --runs-dir {runs_dir}"
+    run = run_dir.name if by_id else str(run_dir)
+    lines = []
+    if status != EXIT_OK or _unfinished(run_dir):
+        lines.append(f"  {prog} --resume {run}{where}        # continue it")
+    lines += [
+        f"  {prog} predict {run} 12*34{where}   # a product from its best checkpoint",
+        f"  {prog} eval {run}{where}            # exact match per operand length",
+        f"  tensorboard --logdir {run_dir}      # its curves",
+    ]
+    print("next:\n" + "\n".join(lines), file=sys.stderr)
+
+
+def _unfinished(run_dir: Path) -> bool:
+    from latentrun.runs import rundir as runs
+
+    try:
+        return runs.read_meta(run_dir).get("status") != run_status.FINISHED
+    except runs.RunError:
+        return False
+
+
+# ---- configs --------------------------------------------------------------------------------------
+
+
+def _validate(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun import config
+    from latentrun.config import sweep
+
+    sweep.parse(options.overrides)
+    print(config.dump(config.load(options.experiment, options.overrides)), end="")
+    return EXIT_OK
+
+
+def _keys(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.core import keys
+
+    found = keys.schema_keys()
+    if options.section:
+        found = [k for k in found if k.key == options.section or k.key.startswith(options.section + ".")]
+    print(keys.format_keys(found))
+    return EXIT_OK
+
+
+def _help(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    (subparser(parser, options.topic) if options.topic else parser).print_help()
+    return EXIT_OK
+
+
+# ---- runs -----------------------------------------------------------------------------------------
+
+
+def _list(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.report import listing
+    from latentrun.runs import rundir as runs
+
+    columns = [c.strip() for c in options.columns.split(",") if c.strip()] if options.columns else []
+    if options.id is not None:
+        if options.limit is not None or options.sort != "date":
+            raise runs.RunError("--id shows one run; --sort and --limit apply to the table of all runs")
+        info = listing.details(runs.resolve_run_dir(options.id, options.runs_dir))
+        print(listing.to_json(info) if options.json else listing.format_details(info))
+        return EXIT_OK
+    selection = listing.Selection(
+        experiment=options.experiment,
+        status=options.status,
+        launch=options.launch,
+        where=listing.parse_where(options.where),
+    )
+    listing.check_columns(columns)
+    rows = listing.list_runs(options.runs_dir, options.sort, options.limit, selection, columns)
+    if options.json:
+        print(listing.to_json(rows))
+    elif options.csv:
+        print(listing.to_csv(rows, columns), end="")
+    elif rows:
+        print(listing.format_table(rows, columns))
+    else:
+        what = " matching the filters" if selection.active() else ""
+        print(f"no runs{what} under {options.runs_dir}/", file=sys.stderr)
+    return EXIT_OK
+
+
+def _compare(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.launch import record
+    from latentrun.report import compare as report
+    from latentrun.runs import rundir as runs
+
+    run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
+    if options.launch:
+        record.read_record(options.runs_dir, options.launch)  # a launch id that does not exist is a typo
+        given = {path.resolve() for path in run_dirs}
+        in_launch = record.launch_runs(options.runs_dir, options.launch)
+        run_dirs += [path for _, path in sorted(in_launch.items()) if path.resolve() not in given]
+    if not run_dirs:
+        parser.error("give runs to compare, or --launch ID")
+    document, text = report.compare(run_dirs, options.target, options.out)
+    if options.csv:
+        print(report.to_csv(document), end="")
+        print(text.splitlines()[-1], file=sys.stderr)  # where compare.json and compare.png went
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.report import grid
+    from latentrun.runs import rundir as runs
+    from latentrun.runs.directory import RunDir
+
+    if options.max_digits is not None and not 1 <= options.max_digits <= 9:
+        parser.error("--max-digits must be between 1 and 9")
+    if options.samples < 1:
+        parser.error("--samples must be a positive number")
+    run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
+    for run_dir in run_dirs:
+        task, model, state = RunDir(run_dir).trained_model()
+        max_digits = options.max_digits or task.max_digits + 1
+        cells = grid.accuracy_grid(task, model, max_digits, options.samples)
+        record = grid.grid_record(
+            cells, run=run_dir.name, step=state["step"], max_digits=max_digits, samples=options.samples, task=task
+        )
+        json_path, png_path = grid.write_grid(run_dir, record, cells)
+        print(f"{run_dir.name} (step {state['step']})")
+        print(grid.format_grid(cells, max_digits))
+        print(f"wrote {json_path} and {png_path}")
+    return EXIT_OK
+
+
+def _predict(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.runs import inference
+    from latentrun.runs.directory import RunDir
+
+    run_dirs, problems = _runs_then_problems(options.items, options.runs_dir)
+    if not problems:
+        parser.error("give one or more problems after the run(s), like 37*45")
+    for index, run_dir in enumerate(run_dirs):
+        task, model, _ = RunDir(run_dir).trained_model()
+        products = inference.predict(task, model, problems)
+        if len(run_dirs) > 1:
+            print(("\n" if index else "") + f"== {run_dir.name}")
+        for problem, product in zip(problems, products):
+            print(product if options.bare else f"{problem.strip()} = {product}")
+    return EXIT_OK
+
+
+def _runs_then_problems(items: list[str], runs_dir: Path) -> tuple[list[Path], list[str]]:
+    """Split `predict`'s arguments: the leading ones that name runs (a shell glob gives several),
+    then the problems. The first must be a run; its RunError says why not."""
+    from latentrun.runs import rundir as runs
+
+    run_dirs = [runs.resolve_run_dir(items[0], runs_dir)]
+    rest = items[1:]
+    while rest:
+        try:
+            run_dirs.append(runs.resolve_run_dir(rest[0], runs_dir))
+        except runs.RunError:
+            break
+        rest = rest[1:]
+    return run_dirs, rest
+
+
+def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one command."""
+    for action in parser._actions:  # noqa: SLF001  (argparse keeps its subparsers only there)
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    raise AssertionError(command)

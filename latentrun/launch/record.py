@@ -1,0 +1,89 @@
+"""Launches: the id shared by every run of one launch (several files, --seeds, a sweep) and the
+`sweep.yaml` record of what it was asked to train, after Hydra's `multirun.yaml`.
+
+The record lives in `RUNS_DIR/launches/<id>/sweep.yaml`, beside the runs (which `run_dirs` finds
+by their config.yaml, so the folder is never taken for a run). Each run's meta.json names its
+launch and its place in it, so a launch's runs are found even when its launcher was killed before
+it could write down their ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from latentrun.core.atomic import atomic_write
+from latentrun.runs import rundir as runs
+
+LAUNCHES_DIR = "launches"
+RECORD_FILE = "sweep.yaml"
+# The launcher tells each run it starts which launch it belongs to, and where in it.
+ENV_LAUNCH, ENV_INDEX = "LATENTRUN_LAUNCH", "LATENTRUN_LAUNCH_INDEX"
+
+
+def new_launch_id() -> str:
+    """A fresh launch id: sorts by time, unique enough for one user's runs dir."""
+    return f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def record_path(runs_dir: Path, launch_id: str) -> Path:
+    """Where the record of `launch_id` lives (after checking the id cannot leave the runs dir)."""
+    if not runs.is_plain_id(launch_id):
+        raise runs.RunError(f"{launch_id!r}: not a launch id (one folder name, no path separators)")
+    return runs_dir / LAUNCHES_DIR / launch_id / RECORD_FILE
+
+
+def write_record(runs_dir: Path, launch_id: str, record: dict[str, Any]) -> Path:
+    """Write (or rewrite) the launch's sweep.yaml atomically."""
+    path = record_path(runs_dir, launch_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def read_record(runs_dir: Path, launch_id: str) -> dict[str, Any]:
+    """The launch's sweep.yaml; RunError naming the known launches when there is none."""
+    path = record_path(runs_dir, launch_id)
+    try:
+        record = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        known = sorted(p.name for p in (runs_dir / LAUNCHES_DIR).glob("*") if (p / RECORD_FILE).is_file())
+        hint = f"; launches there: {', '.join(known[-5:])}" if known else ""
+        raise runs.RunError(f"launch {launch_id}: no {path}{hint}") from None
+    except (OSError, yaml.YAMLError) as error:
+        raise runs.RunError(f"{path}: cannot read the launch record ({error})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("jobs"), list):
+        raise runs.RunError(f"{path}: not a launch record")
+    return record
+
+
+def launch_runs(runs_dir: Path, launch_id: str) -> dict[int, Path]:
+    """The runs that meta.json says belong to `launch_id`, by their index in the launch."""
+    found = {}
+    for run_dir in runs.run_dirs(runs_dir):
+        try:
+            meta = runs.read_meta(run_dir)
+        except runs.RunError:
+            continue
+        if meta.get("launch") == launch_id and isinstance(meta.get("launch_index"), int):
+            found[meta["launch_index"]] = run_dir
+    return found
+
+
+def from_environment() -> dict[str, Any] | None:
+    """The launch a run was started by (its id and index), as its launcher set the environment."""
+    launch_id = os.environ.get(ENV_LAUNCH)
+    if not launch_id:
+        return None
+    index = os.environ.get(ENV_INDEX, "")
+    return {"launch": launch_id, "launch_index": int(index) if index.isdigit() else None}
+
+
+def environment(launch_id: str, index: int) -> dict[str, str]:
+    """The variables that tag a child run with its launch."""
+    return {ENV_LAUNCH: launch_id, ENV_INDEX: str(index)}

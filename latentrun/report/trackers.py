@@ -1,0 +1,163 @@
+"""Experiment trackers behind the `MetricLogger` interface: Weights & Biases and MLflow, chosen in
+the config's `train.loggers` beside TensorBoard (the default).
+
+Both are optional extras (`pip install -e '.[wandb]'`, `'.[mlflow]'`) and are imported only when a
+run asks for them. Each tracker run is tied to the latentrun run: W&B's run id is derived from the
+run id, MLflow's is kept in `trackers.json` in the run dir, so a resume continues the same tracker
+run. A resume logs again the steps between its checkpoint and wherever the stopped session got to
+(bitwise the same values); a tracker cannot take them back, so each logger drops the steps its
+tracker already holds: MLflow is asked, W&B gets the step recorded at the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from latentrun.config import ConfigError
+from latentrun.core.atomic import atomic_write_json
+from latentrun.train.loggers import MetricLogger
+
+TRACKERS_FILE = "trackers.json"
+_EXTRAS = {"wandb": "wandb", "mlflow": "mlflow"}
+
+
+def _import(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        raise ConfigError(
+            [f"train.loggers: {name} is not installed; pip install -e '.[{_EXTRAS[name]}]' or drop it from the list"]
+        ) from None
+
+
+def check_available(names: list[str]) -> None:
+    """ConfigError before a run starts when a chosen tracker's package is missing."""
+    for name in names:
+        if name in _EXTRAS:
+            _import(name)
+
+
+def _read_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((run_dir / TRACKERS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(run_dir: Path, name: str, entry: dict[str, Any]) -> None:
+    state = _read_state(run_dir)
+    state[name] = entry
+    atomic_write_json(run_dir / TRACKERS_FILE, state)
+
+
+class WandbLogger:
+    """`MetricLogger` for Weights & Biases: one W&B run per latentrun run, resumed with it.
+
+    Project, entity and mode come from W&B's own variables (WANDB_PROJECT, default "latentrun";
+    WANDB_ENTITY; WANDB_MODE=offline writes under the run dir's wandb/ for a later `wandb sync`).
+    """
+
+    def __init__(self, run_dir: Path, experiment: str, resuming: bool) -> None:
+        wandb = _import("wandb")
+        self.run_dir = run_dir
+        self.wandb_id = hashlib.sha1(run_dir.name.encode()).hexdigest()[:16]  # same id every session
+        self.logged_through = _read_state(run_dir).get("wandb", {}).get("step", 0) if resuming else 0
+        self.step = self.logged_through
+        self.run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "latentrun"),
+            id=self.wandb_id,
+            name=run_dir.name,
+            group=experiment,
+            dir=str(run_dir),
+            resume="allow",
+            reinit="create_new",
+        )
+        _write_state(run_dir, "wandb", {"id": self.wandb_id, "step": self.step})
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if step <= self.logged_through:
+            return
+        self.step = max(self.step, step)
+        self.run.log({tag: value}, step=step)
+
+    def add_text(self, tag: str, text: str, step: int = 0) -> None:
+        self.run.summary[tag] = text
+
+    def start_session(self, hparams: Mapping[str, Any]) -> None:
+        self.run.config.update(dict(hparams), allow_val_change=True)
+
+    def end_session(self, status: str, step: int) -> None:
+        self.run.summary["status"] = status
+
+    def rewind(self, step: int) -> None:
+        pass  # W&B keeps what it has; the steps after a rollback are logged again beside them
+
+    def flush(self) -> None:
+        _write_state(self.run_dir, "wandb", {"id": self.wandb_id, "step": self.step})
+
+    def close(self) -> None:
+        self.flush()
+        self.run.finish()
+
+
+class MLflowLogger:
+    """`MetricLogger` for MLflow: one MLflow run per latentrun run in the experiment of the same
+    name, at MLFLOW_TRACKING_URI, resumed with it.
+
+    MLflow metric names may not hold every character TensorBoard tags do, but `train/loss` is fine.
+    """
+
+    _STATUS = {"finished": "FINISHED", "crashed": "FAILED", "diverged": "FAILED"}
+
+    def __init__(self, run_dir: Path, experiment: str, resuming: bool) -> None:
+        mlflow = _import("mlflow")
+        self.mlflow = mlflow
+        self.client = mlflow.tracking.MlflowClient()
+        recorded = _read_state(run_dir).get("mlflow", {}) if resuming else {}
+        self.run_id = recorded.get("run_id")
+        if self.run_id is None:
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+            self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name).info.run_id
+            self.logged_through = 0
+        else:
+            self.client.update_run(self.run_id, status="RUNNING")
+            history = self.client.get_metric_history(self.run_id, "train/loss")
+            self.logged_through = max((m.step for m in history), default=0)
+        _write_state(run_dir, "mlflow", {"run_id": self.run_id, "tracking_uri": mlflow.get_tracking_uri()})
+        self.status = "KILLED"
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if step <= self.logged_through:
+            return  # already in MLflow from the session that stopped; the resume computes the same
+        self.client.log_metric(self.run_id, tag, float(value), step=step)
+
+    def add_text(self, tag: str, text: str, step: int = 0) -> None:
+        self.client.log_text(self.run_id, text, f"{tag}.txt")
+
+    def start_session(self, hparams: Mapping[str, Any]) -> None:
+        for key, value in hparams.items():
+            self.client.log_param(self.run_id, key, value)
+
+    def end_session(self, status: str, step: int) -> None:
+        self.client.set_tag(self.run_id, "latentrun.status", status)
+        self.status = self._STATUS.get(status, "KILLED")  # KILLED: stopped or interrupted, resumable
+
+    def rewind(self, step: int) -> None:
+        pass  # MLflow keeps what it has; the steps after a rollback are logged again beside them
+
+    def flush(self) -> None:
+        pass  # every call above is written through at once
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id, status=self.status)
+
+
+# name in train.loggers -> the logger's constructor (run dir, experiment, resuming)
+TRACKERS: dict[str, Callable[[Path, str, bool], MetricLogger]] = {"wandb": WandbLogger, "mlflow": MLflowLogger}

@@ -1,0 +1,49 @@
+"""`--launcher slurm` through submitit, run with submitit's local executor: one job per run, each
+the ordinary single-run command, tagged with the launch like a local launch's runs."""
+
+import json
+
+import pytest
+
+pytest.importorskip("submitit", reason="submitit is not installed (pip install -e '.[slurm]')")
+
+from pathlib import Path  # noqa: E402
+
+from latentrun.cli import main  # noqa: E402
+from latentrun.launch import record, slurm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = str(ROOT / "experiments" / "smoke.yaml")
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_sweep_becomes_one_job_per_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(slurm, "CLUSTER", "local")
+    runs_dir = tmp_path / "runs"
+    args = [SMOKE, "--set", "seed=1,2", "--set", "train.num_threads=1", "--stop-at", "3", "--runs-dir", str(runs_dir)]
+    assert main([*args, "--launcher", "slurm", "--slurm", "timeout_min=10"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("] submitted smoke seed=") == 2, captured.err
+    assert captured.out.splitlines()[-1] == "2 runs: 2 stopped"
+    [launch_dir] = (runs_dir / record.LAUNCHES_DIR).iterdir()
+    found = record.launch_runs(runs_dir, launch_dir.name)
+    assert sorted(found) == [0, 1]
+    for index, run_dir in found.items():
+        meta = json.loads((run_dir / "meta.json").read_text())
+        assert meta["status"] == "stopped" and meta["step"] == 3 and meta["seed"] == index + 1
+        assert "train.num_threads=1" in meta["command"]  # the cores are not split on a cluster
+    assert list((launch_dir / "submitit").glob("*_log.out"))  # submitit's own logs beside the record
+
+
+def test_without_sbatch_slurm_says_where_to_launch_from(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: None)
+    assert main([SMOKE, "--seeds", "1", "--launcher", "slurm", "--runs-dir", str(tmp_path)]) == 2
+    assert "no sbatch on PATH" in capsys.readouterr().err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing written, no launch recorded
+
+
+def test_slurm_options_need_the_slurm_launcher(tmp_path, capsys):
+    for args in ([SMOKE, "--seeds", "1,2"], [SMOKE]):
+        assert main([*args, "--slurm", "timeout_min=5", "--runs-dir", str(tmp_path)]) == 2
+        assert "--slurm sets a parameter of --launcher slurm" in capsys.readouterr().err

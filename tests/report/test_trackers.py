@@ -1,0 +1,96 @@
+"""W&B (offline mode) and MLflow (a local file store) as `train.loggers`, for real smoke runs:
+the tracker run is created once, continued on resume, and holds every step once."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from latentrun.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "experiments" / "smoke.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+def experiment(tmp_path: Path, loggers: str) -> Path:
+    path = tmp_path / "tracked.yaml"
+    path.write_text(SMOKE.read_text() + f"  loggers: {loggers}\n")  # train is the file's last section
+    return path
+
+
+def train_stop_resume(tmp_path: Path, path: Path) -> Path:
+    runs_dir = tmp_path / "runs"
+    assert main([str(path), "--runs-dir", str(runs_dir), "--stop-at", "20", "--set", "train.num_threads=1"]) == 0
+    [run_dir] = [p for p in runs_dir.iterdir() if (p / "config.yaml").is_file()]
+    assert main(["--resume", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_mlflow_run_continues_on_resume_with_every_step_once(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[mlflow]')")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the local file store behind this
+    run_dir = train_stop_resume(tmp_path, experiment(tmp_path, "[tensorboard, mlflow]"))
+    state = json.loads((run_dir / "trackers.json").read_text())
+    client = mlflow.tracking.MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
+    assert run.info.run_id == state["mlflow"]["run_id"] and run.info.run_name == run_dir.name
+    assert run.info.status == "FINISHED" and run.data.tags["latentrun.status"] == "finished"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert steps == list(range(1, 41))
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/exact_match")] == [20, 40]
+    assert run.data.params["optimizer.lr"] == "0.001"
+    assert list(run_dir.glob("events.out.tfevents.*"))  # TensorBoard still beside it
+
+
+def test_mlflow_drops_the_steps_a_killed_session_already_logged(tmp_path, monkeypatch):
+    """A session killed at step 25 after its checkpoint at 20: the resume logs 21.. again."""
+    mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[mlflow]')")
+    from latentrun.report.trackers import MLflowLogger
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps the local file store behind this
+    run_dir = tmp_path / "run-1"
+    run_dir.mkdir()
+    first = MLflowLogger(run_dir, "killed", resuming=False)
+    for step in range(1, 26):
+        first.add_scalar("train/loss", 1.0 / step, step)  # then the process dies: no close
+    again = MLflowLogger(run_dir, "killed", resuming=True)
+    assert again.run_id == first.run_id
+    for step in range(21, 31):
+        again.add_scalar("train/loss", 1.0 / step, step)
+    again.end_session("finished", 30)
+    again.close()
+    history = mlflow.tracking.MlflowClient().get_metric_history(first.run_id, "train/loss")
+    assert sorted(m.step for m in history) == list(range(1, 31))
+
+
+def test_wandb_offline_run_continues_on_resume(tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is not installed (pip install -e '.[wandb]')")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_dir = train_stop_resume(tmp_path, experiment(tmp_path, "[tensorboard, wandb]"))
+    state = json.loads((run_dir / "trackers.json").read_text())["wandb"]
+    assert state["step"] == 40
+    sessions = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(sessions) == 2 and all(p.name.endswith(state["id"]) for p in sessions)  # one W&B run, two sessions
+    assert all(list(p.glob("*.wandb")) for p in sessions)
+
+
+def test_a_missing_tracker_package_is_a_config_error_before_any_run(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_wandb(name, *args, **kwargs):
+        if name == "wandb":
+            raise ImportError("no wandb here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wandb)
+    path = experiment(tmp_path, "[wandb]")
+    assert main([str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "pip install -e '.[wandb]'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,175 @@
+"""The command line itself: subcommands, usage, a fast start (no torch for the light commands),
+typos, the program's name, and a closed pipe."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from latentrun import __version__, cli, commands
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "experiments" / "smoke.yaml")
+
+
+def run_py(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs
+    )
+
+
+def test_usage_lists_every_command_and_points_to_keys(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in cli.COMMANDS:
+        assert f"    {command} " in out, command
+    assert "keys [SECTION]" in out
+
+
+def test_version_and_help_command(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"latentrun {__version__}"
+    assert cli.main(["help"]) == 0
+    assert "commands:" in capsys.readouterr().out
+    assert cli.main(["help", "list"]) == 0
+    assert "--where" in capsys.readouterr().out
+    assert cli.main(["help", "nosuch"]) == 2
+
+
+def test_a_mistyped_command_gets_the_closest_one(capsys):
+    assert cli.main(["valdate", "x.yaml"]) == 2
+    assert "unknown command 'valdate' (did you mean 'validate'?)" in capsys.readouterr().err
+    assert cli.main(["lst"]) == 2
+    assert "did you mean 'list'?" in capsys.readouterr().err
+
+
+def test_train_is_implied_and_can_be_named(tmp_path, capsys):
+    """The contract: `run.py EXP.yaml` trains; `run.py train EXP.yaml` is the same command."""
+    parser = cli.build_parser("latentrun")
+    implied = parser.parse_args(cli._with_command(parser, [SMOKE, "--stop-at", "3"]))
+    named = parser.parse_args(["train", SMOKE, "--stop-at", "3"])
+    assert implied == named and implied.command == "train"
+    resume = parser.parse_args(cli._with_command(parser, ["--resume", "latest"]))
+    assert resume.command == "train" and resume.resume == "latest"
+
+
+def test_a_hydra_style_override_gets_a_set_hint(capsys):
+    assert cli.main([SMOKE, "optimizer.lr=1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "optimizer.lr=1e-3: no such experiment file; to override a config value write --set optimizer.lr=1e-3" in err
+
+
+def test_a_repeated_set_is_an_error_not_the_last_one_silently(capsys):
+    assert cli.main(["validate", SMOKE, "--set", "seed=1", "--set", "seed=2"]) == 2
+    assert "seed is already set by --set seed=1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv0,expected",
+    [
+        ("/x/run.py", "python run.py"),
+        ("/venv/bin/latentrun", "latentrun"),
+        ("/src/latentrun/__main__.py", "python -m latentrun"),
+    ],
+)
+def test_usage_names_the_program_as_it_was_started(monkeypatch, capsys, argv0, expected):
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert commands.program_name() == expected
+    assert cli.main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: {expected} ")
+
+
+def test_the_console_script_says_its_own_name():
+    """`latentrun --help` (the installed script) said `run.py`; it must say `latentrun`."""
+    script = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv[0] = 'latentrun'; from latentrun.cli import main; sys.exit(main())",
+            "--help",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 0 and script.stdout.startswith("usage: latentrun "), script.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["keys"], ["validate", SMOKE], ["list", "--runs-dir", "RUNS"], ["help", "train"], ["--version"]],
+)
+def test_light_commands_never_import_torch(tmp_path, args):
+    """What keeps them under half a second (bench/startup.py measures it): torch alone takes ~2 s."""
+    args = [str(tmp_path) if a == "RUNS" else a for a in args]
+    code = (
+        "import sys; from latentrun.cli import main; status = main(sys.argv[1:]); "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('latentrun')); "
+        "sys.exit(status)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_known_error_type_exists_where_the_cli_looks_for_it():
+    """The CLI names error classes by module so as not to import them; a move must not go unnoticed."""
+    import importlib
+
+    for module, name in cli._USAGE_ERRORS + cli._RUNTIME_ERRORS:
+        assert issubclass(getattr(importlib.import_module(module), name), Exception), (module, name)
+
+
+def test_list_sorts_written_out_in_the_cli_match_listing():
+    from latentrun.report import listing
+
+    assert cli.LIST_SORTS == listing.SORTS
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`list --json | head -1` exited 1 with 'Broken pipe'; a reader that had enough is no failure."""
+    runs_dir = tmp_path / "runs"
+    for index in range(300):  # enough JSON to fill the pipe after head has gone
+        run_dir = runs_dir / f"r{index:03d}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text("seed: 0\n")
+        (run_dir / "meta.json").write_text(
+            json.dumps({"id": run_dir.name, "status": "finished", "experiment": "x" * 200})
+        )
+    shell = f"{sys.executable} {ROOT / 'run.py'} list --json --runs-dir {runs_dir} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "[\n", (result.returncode, result.stderr)
+    assert result.stderr == "", result.stderr
+
+
+def test_no_arguments_is_a_usage_error_naming_the_commands(capsys):
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "give an experiment file" in err and "validate" in err
+
+
+@pytest.mark.skipif(
+    subprocess.run([sys.executable, "-c", "import argcomplete"], capture_output=True).returncode != 0,
+    reason="argcomplete is not installed (pip install -e '.[completion]')",
+)
+def test_shell_completion_offers_commands_and_set_keys(tmp_path):
+    """argcomplete's protocol: the shell passes the line in COMP_LINE and reads the words on fd 8."""
+
+    def complete(line: str) -> list[str]:
+        out = tmp_path / "words"
+        env = {
+            **os.environ,
+            "_ARGCOMPLETE": "1",
+            "_ARGCOMPLETE_IFS": "\n",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        }
+        subprocess.run([sys.executable, str(ROOT / "run.py")], cwd=ROOT, env=env, capture_output=True, timeout=60)
+        return out.read_text().split("\n")
+
+    assert {"validate", "keys", "list"} <= set(complete("run.py "))
+    assert "optimizer.lr=" in complete(f"run.py train {SMOKE} --set optimizer.")
