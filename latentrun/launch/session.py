@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,15 +187,18 @@ def _train(
         if world.is_main:
             sink = logger.add(run.log_file, level="INFO", format=_LOG_FORMAT)
             logger.info(f"precision {choice.name} ({choice.reason})")
-        distributed.from_main(lambda: _begin_session(run, config, device, resume, choice, parameters))
-        if resume is not None:
-            logger.info(f"resuming {run.name} at step {resume.step} on {device}")
-        else:
-            processes = f", {world.world_size} processes" if world.world_size > 1 else ""
-            logger.info(f"run {run.name}: {parameters:,} parameters on {device}{processes}")
         if world.is_main:
             trainer.metric_logger = _metric_loggers(config, run, resume)
-        status = _fit(trainer, config, parameters, stop_at, first_session=resume is None)
+
+        def begin() -> None:
+            distributed.from_main(lambda: _begin_session(run, config, device, resume, choice, parameters))
+            if resume is not None:
+                logger.info(f"resuming {run.name} at step {resume.step} on {device}")
+            else:
+                processes = f", {world.world_size} processes" if world.world_size > 1 else ""
+                logger.info(f"run {run.name}: {parameters:,} parameters on {device}{processes}")
+
+        status = _fit(trainer, config, parameters, stop_at, resume is None, begin)
         if world.is_main:
             progress = dataclasses.asdict(trainer.state)
             _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps)
@@ -270,8 +274,19 @@ def _build(
     return trainer, choice, parameters
 
 
-def _fit(trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int | None, first_session: bool) -> str:
-    """`trainer.fit` with its metric logger opened for the session and closed whatever happens."""
+def _fit(
+    trainer: Trainer,
+    config: dict[str, Any],
+    parameters: int,
+    stop_at: int | None,
+    first_session: bool,
+    begin: Callable[[], None],
+) -> str:
+    """`trainer.fit` with its metric logger opened for the session and closed whatever happens.
+
+    `begin` marks the run running only once the session's records are on disk: a run killed right
+    after (the out-of-memory killer) still shows in TensorBoard's HParams, as a session that never ended.
+    """
     metric_logger, outcome = trainer.metric_logger, CRASHED
     try:
         if first_session:
@@ -279,6 +294,8 @@ def _fit(trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int
                 "config", "\n".join("    " + line for line in config_module.dump(config).splitlines())
             )
             metric_logger.start_session(hparams.flat_hparams(config, parameters))
+        metric_logger.flush()
+        begin()
         outcome = trainer.fit(stop_at)
         return outcome
     finally:
