@@ -7,6 +7,7 @@ rate, and after a streak a rollback to an earlier checkpoint), and the trainer c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import signal
@@ -223,6 +224,29 @@ class Trainer:
                 self.checkpoint_dir / checkpoint.BEST_FILE,
                 {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config},
             )
+
+    def test_best(self) -> dict[str, float] | None:
+        """The figure of record: the weights of best.pt (chosen on the validation split) graded on
+        the test split, logged as test/* at the current step; None when no evaluation ever wrote
+        best.pt. Rank 0 only: like save_best, not a collective."""
+        path = self.checkpoint_dir / checkpoint.BEST_FILE
+        if self.rank != 0 or not path.is_file():
+            return None
+        best = checkpoint.load(path)
+        model = copy.deepcopy(getattr(self.model, "module", self.model))  # a DDP replica's own module
+        model.load_state_dict(best["model"])
+        split = self.task.split("test")
+        metrics = evaluate(
+            model, split, self.loss_fn, self.settings.eval_batch_size, self.device, self.task.operand_width, "test"
+        )
+        if self.writer is not None:
+            for tag, value in metrics.items():
+                self.writer.add_scalar(tag, value, self.state.step)
+        logger.info(
+            f"test ({len(split)} pairs, best.pt from step {best['step']}): exact_match {metrics['test/exact_match']:.4f} "
+            f"digit_accuracy {metrics['test/digit_accuracy']:.4f}"
+        )
+        return {**metrics, "best_step": best["step"], "pairs": len(split)}
 
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> StepResult:
