@@ -49,11 +49,13 @@ class TrainSettings:
     log_every: int
     compile: bool
     teacher_forcing: TeacherForcing
+    latent_forcing: TeacherForcing  # the same closed form, for recurrent latents' inputs
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> TrainSettings:
         values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
         values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
+        values["latent_forcing"] = TeacherForcing(**section["latent_forcing"])
         return cls(**values)
 
 
@@ -260,6 +262,7 @@ class Trainer:
                 batch,
                 teacher_forcing=self.settings.teacher_forcing(step),
                 operand_width=self.task.operand_width,
+                latent_forcing=self.settings.latent_forcing(step),
             )
         loss = output.loss.detach()
         grad_norm, threshold = None, self.clipper.threshold()
@@ -395,6 +398,8 @@ class Trainer:
             self.writer.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
             if self.loss_fn.latent_supervision_weight > 0 and count:
                 self.writer.add_scalar("train/latent_loss", mean_latent_loss, step)
+            if getattr(self.model, "latent_teacher", None) is not None:
+                self.writer.add_scalar("train/latent_forcing", self.settings.latent_forcing(step), step)
             if result.grad_norm is not None:
                 self.writer.add_scalar("train/grad_norm", grad_norm, step)
             self.writer.add_scalar("train/clip_threshold", result.clip_threshold, step)
