@@ -12,6 +12,7 @@ from torch import nn
 
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
+from latentrun.config.loader import latent_forcing_active
 from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from latentrun.models.layers import set_gradient_checkpointing
 from latentrun.task.multiplication import MultiplicationTask
@@ -54,6 +55,9 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
     if "latent_probe" in MODELS.runtime_args(config["model"]["name"]):
         # The probe exists only to be trained by step supervision; without it, it would be dead weight.
         runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
+    if "latent_teacher" in MODELS.runtime_args(config["model"]["name"]):
+        # Likewise the running-sum embedding: only latent forcing reads it.
+        runtime["latent_teacher"] = latent_forcing_active(config["train"])
     return MODELS.build(config["model"], **runtime)
 
 

@@ -567,19 +567,55 @@ def _cross_problems(raw: dict, broken: set[str]) -> list[tuple[list[_Key], str]]
                 )
             )
     if "train" not in broken:
-        tf = _fill("train", raw.get("train", _MISSING))["teacher_forcing"]
-        if tf["end_step"] < tf["start_step"]:
-            found.append(
-                (
-                    [
-                        ("train", "teacher_forcing", "end_step"),
-                        ("train", "teacher_forcing", "start_step"),
-                        ("train", "teacher_forcing"),
-                    ],
-                    f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+        for schedule in ("teacher_forcing", "latent_forcing"):
+            tf = _fill("train", raw.get("train", _MISSING))[schedule]
+            if tf["end_step"] < tf["start_step"]:
+                found.append(
+                    (
+                        [
+                            ("train", schedule, "end_step"),
+                            ("train", schedule, "start_step"),
+                            ("train", schedule),
+                        ],
+                        f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+                    )
                 )
-            )
+    if not broken & {"model", "loss", "train"}:
+        found += _latent_forcing_problems(raw)
     return found
+
+
+def latent_forcing_active(train: Mapping) -> bool:
+    """Whether `train.latent_forcing` ever forces a latent (its defaults, all 0, never do)."""
+    lf = train["latent_forcing"]
+    return lf["start_step"] > 0 or lf["end_step"] > 0 or lf["min_ratio"] > 0
+
+
+def _latent_forcing_problems(raw: dict) -> list[tuple[list[_Key], str]]:
+    """Latent forcing feeds a latent its true running sum: only recurrent latents have an input to
+    replace, only step supervision makes a latent hold a running sum, and latent 0 has none before it."""
+    train = _fill("train", raw.get("train", _MISSING))
+    if not latent_forcing_active(train):
+        return []
+    m, loss = _fill("model", raw.get("model", _MISSING)), _fill("loss", raw.get("loss", _MISSING))
+    needs = []
+    if m.get("latent_mode") != "recurrent":
+        needs.append(("model", "latent_mode"))
+    if m.get("num_latent", 0) < 2:
+        needs.append(("model", "num_latent"))
+    if loss.get("latent_supervision_weight", 0) <= 0:
+        needs.append(("loss", "latent_supervision_weight"))
+    if not needs:
+        return []
+    return [
+        (
+            [("train", "latent_forcing"), *needs, ("model", "name")],
+            "latent forcing needs a latent_transformer with latent_mode recurrent, num_latent >= 2 and "
+            f"loss.latent_supervision_weight > 0 (model is {m['name']}"
+            + "".join(f", {key[1]} {m.get(key[1], loss.get(key[1]))}" for key in needs)
+            + ")",
+        )
+    ]
 
 
 def _fill(section: str, value: Any) -> Any:

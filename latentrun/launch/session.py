@@ -26,7 +26,7 @@ from latentrun.runs import lock as run_lock
 from latentrun.runs import rundir as runs
 from latentrun.train import distributed
 from latentrun.train.precision import PRECISIONS, Choice, MixedPrecision, check_available
-from latentrun.train.trainer import INTERRUPTED, Trainer, TrainerState, TrainSettings
+from latentrun.train.trainer import FINISHED, INTERRUPTED, Trainer, TrainerState, TrainSettings
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
@@ -77,8 +77,8 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
     """Continue a run from its newest loadable checkpoint, exactly as if it had never stopped."""
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
-        updated, step = distributed.from_main(lambda: _prepare_resume(run_dir, overrides, force, held, loaded))
-        if step >= updated["train"]["max_steps"]:
+        updated, step, tested = distributed.from_main(lambda: _prepare_resume(run_dir, overrides, force, held, loaded))
+        if step >= updated["train"]["max_steps"] and tested:
             return EXIT_OK
         if distributed.context().is_main:
             state = loaded["state"]
@@ -90,9 +90,11 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
 
 def _prepare_resume(
     run_dir: Path, overrides: list[str], force: bool, held: contextlib.ExitStack, loaded: dict[str, Any]
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], int, bool]:
     """Rank 0: lock the run, check the overrides and the process count, pick the checkpoint (into
-    `loaded["state"]`) and record the resume; returns (config, step) for every rank."""
+    `loaded["state"]`) and record the resume; returns (config, step, whether the test split was
+    graded at that step) for every rank. A finished run that was never graded (killed during its
+    final test, or older than the test split) resumes only to be graded."""
     held.enter_context(run_lock.hold(run_dir))
     for leftover in checkpoint.remove_temporaries(run_dir) + checkpoint.remove_temporaries(
         run_dir / runs.CHECKPOINT_DIR
@@ -130,10 +132,13 @@ def _prepare_resume(
             "forced": bool(refused),
         },
     )
+    tested = (runs.read_meta(run_dir).get("test") or {}).get("step") == step
     if step >= updated["train"]["max_steps"]:
         logger.info(f"{run_dir.name} already finished at step {step}; raise train.max_steps with --set to go on")
+        if not tested:
+            logger.info(f"{run_dir.name} was never graded on its test split at step {step}: grading it now")
     loaded["state"] = state
-    return updated, step
+    return updated, step, tested
 
 
 def _warn_if_threads_changed(run_dir: Path, device: torch.device) -> None:
@@ -286,9 +291,11 @@ def _train(
                 threads=torch.get_num_threads(),
                 **runs.process_owner(),
             )
-        outcome = "crashed"
+        outcome, test = "crashed", None
         try:
             outcome = status = trainer.fit(stop_at)
+            if status == FINISHED:
+                test = trainer.test_best()
         finally:
             if writer is not None:
                 _close_writer(writer, trainer.state, outcome)
@@ -304,6 +311,7 @@ def _train(
                 last_loss=state.last_loss,
                 elapsed_seconds=round(state.elapsed_seconds, 3),
                 updated=runs.now(),
+                **({"test": _test_record(test, state.step)} if test is not None else {}),
             )
         logger.info(
             f"{status} at step {state.step}: best val/exact_match {state.best_exact_match:.4f} "
@@ -328,6 +336,16 @@ def _record_crash(run_dir: Path, error: BaseException) -> None:
         runs.update_meta(run_dir, status="crashed", error=f"{type(error).__name__}: {error}", updated=runs.now())
     except (OSError, runs.RunError) as meta_error:
         logger.error(f"could not record the crash in {runs.META_FILE}: {meta_error}")
+
+
+def _test_record(metrics: dict[str, float], step: int) -> dict[str, Any]:
+    """meta.json's `test`: the test-split figures of best.pt, graded when the run finished at `step`."""
+    return {
+        "step": step,
+        "best_step": metrics["best_step"],
+        "pairs": metrics["pairs"],
+        **{tag.split("/", 1)[1]: value for tag, value in metrics.items() if tag.startswith("test/")},
+    }
 
 
 def _seed_rank_streams(seed: int, rank: int) -> None:

@@ -16,6 +16,15 @@ the simple model (same parameters, same initialisation for the same seed).
 With `latent_probe`, a linear probe reads each latent's final hidden state as the digits of a
 number of `answer_len` digits (least significant first): step supervision trains latent k to hold
 the running sum of long multiplication after k digits of b (see latentrun/task/supervision.py).
+
+With `latent_teacher` (recurrent mode), training may *teacher-force* the latents: instead of the
+projection of latent k-1's state, latent k (k >= 1) is fed an embedding of the digits its
+predecessor is supervised to hold, the true running sum a × (b mod 10^k). The embedding is a sum of
+one learned vector per (place, digit), a linear code of the digits' one-hot encoding: the same
+family the linear probe reads out of a state and the linear latent_proj writes into an input, so a
+free-running input that carries the right running sum can sit where the teacher-forced one did.
+When every latent is forced, nothing in the chain waits for a pass before it: the prompt runs
+once, then all latents and the answer run in one parallel pass (two backbone calls instead of L+1).
 """
 
 from __future__ import annotations
@@ -24,13 +33,15 @@ import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
 
 
-@MODELS.register("latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe"))
+@MODELS.register(
+    "latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher")
+)
 class LatentTransformer(nn.Module):
     """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
 
@@ -48,6 +59,7 @@ class LatentTransformer(nn.Module):
         prompt_len: int,
         answer_len: int,
         latent_probe: bool,
+        latent_teacher: bool = False,
     ) -> None:
         super().__init__()
         if num_latent < 0:
@@ -76,6 +88,12 @@ class LatentTransformer(nn.Module):
             nn.init.normal_(self.latent_proj.weight, mean=0.0, std=0.02)
             nn.init.zeros_(self.latent_proj.bias)
         self.probe = nn.Linear(d_model, answer_len * DIGITS) if latent_probe and num_latent > 0 else None
+        self.latent_teacher = None
+        if latent_teacher:  # built last, so every other parameter keeps its initialisation
+            if latent_mode != "recurrent" or num_latent < 2:
+                raise ValueError("latent_teacher needs latent_mode 'recurrent' and num_latent >= 2")
+            self.latent_teacher = nn.Embedding(answer_len * DIGITS, d_model)  # row place·10 + digit
+            nn.init.normal_(self.latent_teacher.weight, mean=0.0, std=0.02)
 
     # ---- the latent positions ---------------------------------------------------------------
     def _think(self, prompt: Tensor, cache: KVCache | None) -> tuple[Tensor, list[Tensor]]:
@@ -100,6 +118,35 @@ class LatentTransformer(nn.Module):
             prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+k+1, D)
         return (pending if cache is not None else prefix), states
 
+    def teacher_inputs(self, digits: Tensor) -> Tensor:
+        """Teacher-forced latent inputs (B, F, D) from running-sum digits (B, F, P), least
+        significant first: the sum over places of that place's embedding of its digit."""
+        places = torch.arange(digits.size(-1), device=digits.device) * DIGITS  # (P,)
+        return self.latent_teacher(digits + places).sum(dim=-2)  # (B, F, P, D) -> (B, F, D)
+
+    def _think_forced(
+        self, prompt: Tensor, cache: KVCache | GradKVCache, forced: Tensor, mask: Tensor | None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The recurrent chain with latents 1..F fed their true running sums (F = min(forced.size(1),
+        L - 1)); returns (pending, outputs). `forced` (B, >=F, P) holds the digits, `mask` (B, >=F)
+        says which (example, latent) is forced, None meaning all. A latent whose input is known
+        needs no pass before it, so with `mask` None the prompt runs, then every latent waits in
+        `pending` (B, L, D) for one pass with the answer; with a mask each latent runs alone.
+        `outputs` are the final hidden states of what ran, in order, (B, T_i, D) each."""
+        num_forced = min(forced.size(1), self.num_latent - 1)
+        teacher = self.teacher_inputs(forced[:, :num_forced])  # (B, F, D)
+        pending, outputs = self.backbone.embed(prompt), []  # (B, Tp, D)
+        for k in range(self.num_latent):
+            if 1 <= k <= num_forced and mask is None:
+                pending = torch.cat([pending, teacher[:, k - 1 : k]], dim=1)  # known without a pass
+                continue
+            h = self.backbone(pending, cache)  # (B, T, D)
+            outputs.append(h)
+            pending = self.latent_proj(h[:, -1:])  # (B, 1, D): latent k's free-running input
+            if 1 <= k <= num_forced:
+                pending = torch.where(mask[:, k - 1, None, None], teacher[:, k - 1 : k], pending)
+        return pending, outputs
+
     def prefix(self, prompt: Tensor) -> Tensor:
         """Input embeddings of everything the prompt alone determines, prompt then latents (B, Tp+L, D).
 
@@ -118,17 +165,35 @@ class LatentTransformer(nn.Module):
         return self.backbone(self.prefix(prompt))[:, self.prompt_len :]  # (B, L, D)
 
     # ---- training and decoding ----------------------------------------------------------------
-    def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        prompt: Tensor,
+        answer: Tensor,
+        with_probe: bool = False,
+        forced_latents: Tensor | None = None,
+        forced_mask: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt, the
         latents and answer[:, :i]; answer[:, -1] is never read.
 
         `with_probe` also returns the probe's reading of every latent, (B, L, P, 10) logits over the
         digits of a number, least significant first (the model needs `latent_probe`).
+        `forced_latents` (B, F, P), the digits of the running sums a × (b mod 10^k) for k = 1..F,
+        teacher-forces latents 1..min(F, L-1) (the model needs `latent_teacher`); `forced_mask`
+        (B, F) bool picks which (example, latent) is forced, None meaning every one.
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
         B, Tp, L, P = prompt.size(0), self.prompt_len, self.num_latent, self.answer_len
         answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
-        if self.latent_mode == "pause" or L == 0:
+        if forced_latents is not None:
+            if self.latent_teacher is None:
+                raise ValueError("forced_latents needs a model built with latent_teacher (train.latent_forcing)")
+            cache = self.backbone.new_cache(B, differentiable=torch.is_grad_enabled())
+            pending, outputs = self._think_forced(prompt, cache, forced_latents, forced_mask)
+            outputs.append(self.backbone(torch.cat([pending, answer_in], dim=1), cache))
+            h = torch.cat(outputs, dim=1)  # (B, Tp+L+P-1, D)
+            states = h[:, Tp : Tp + L]  # (B, L, D)
+        elif self.latent_mode == "pause" or L == 0:
             h = self.backbone(torch.cat([self._think(prompt, None)[0], answer_in], dim=1))  # (B, Tp+L+P-1, D)
             states = h[:, Tp : Tp + L]  # (B, L, D)
         else:

@@ -9,9 +9,13 @@ from torch import nn
 
 from latentrun import config as config_module
 from latentrun.config.build import build_model, build_task
+from latentrun.core.registry import LOSSES
 from latentrun.runs import checkpoint
 from latentrun.runs import rundir as runs
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
+from latentrun.train.metrics import evaluate
+
+SPLITS = ("test", "val")
 
 
 def load_trained(run_dir: Path, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, nn.Module, dict]:
@@ -49,3 +53,19 @@ def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str])
     batch = task.encode(a, b).to(device)
     with torch.no_grad():
         return task.decode(model.generate(batch.prompt)).tolist()
+
+
+def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[str, float | int]:
+    """The run's best checkpoint graded on its `test` or `val` split: exact match, digit accuracy
+    and loss (latent accuracy with a probe), with the step of the weights and the number of pairs.
+
+    The test split is the figure of record; val is what chose the checkpoint, so its figure is optimistic.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    task, model, state = load_trained(run_dir)
+    config = config_module.load(run_dir / runs.CONFIG_FILE)
+    pairs = task.split(split)
+    device = next(model.parameters()).device
+    metrics = evaluate(model, pairs, LOSSES.build(config["loss"]), batch_size, device, task.operand_width, split)
+    return {**{tag.split("/", 1)[1]: value for tag, value in metrics.items()}, "step": state["step"], "pairs": len(pairs)}

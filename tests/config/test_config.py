@@ -553,3 +553,26 @@ def test_config_error_pickles():
     err = ConfigError(["a.yaml:1: seed: bad", "line\nbreak"])
     assert err.problems[1] == "line\\nbreak"
     assert pickle.loads(pickle.dumps(err)).problems == err.problems
+
+
+def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(tmp_path):
+    train = config.load(write(tmp_path, "seed: 1\n"))["train"]
+    assert train["latent_forcing"] == {"schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 0.0}
+    assert not config.latent_forcing_active(train)
+    good = (
+        "model: {name: latent_transformer, num_latent: 3, latent_mode: recurrent}\n"
+        "loss: {name: combined, latent_supervision_weight: 2}\n"
+        "train:\n  latent_forcing: {start_step: 100, end_step: 200}\n"
+    )
+    assert config.latent_forcing_active(config.load(write(tmp_path, good))["train"])
+    path, found = problems_in(tmp_path, good.replace("recurrent", "pause"))
+    assert found == [
+        f"{path}:4: train.latent_forcing: latent forcing needs a latent_transformer with latent_mode recurrent, "
+        "num_latent >= 2 and loss.latent_supervision_weight > 0 (model is latent_transformer, latent_mode pause)"
+    ]
+    path, found = problems_in(tmp_path, good.replace("latent_supervision_weight: 2", "accuracy_weight: 1"))
+    assert len(found) == 1 and "latent_supervision_weight 0.0" in found[0]
+    path, found = problems_in(tmp_path, good.replace("start_step: 100", "start_step: 300"))
+    assert found == [f"{path}:4: train.latent_forcing.end_step: end_step (200) must be >= start_step (300)"]
+    off = config.load(write(tmp_path, "train:\n  latent_forcing: {min_ratio: 0.0}\n"))
+    assert not config.latent_forcing_active(off["train"])  # an explicit off needs nothing

@@ -134,7 +134,7 @@ def test_registry_builds_the_model_by_name(kind):
     runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4}
     if kind != "simple":
         section.update(num_latent=2, latent_mode="pause" if kind == "latent" else "recurrent")
-        runtime["latent_probe"] = False
+        runtime.update(latent_probe=False, latent_teacher=False)
     model = MODELS.build(section, **runtime)
     assert model.num_parameters() > 0
     assert set(MODELS.runtime_args(name)) == set(runtime)
