@@ -55,6 +55,8 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
     if "latent_probe" in MODELS.runtime_args(config["model"]["name"]):
         # The probe exists only to be trained by step supervision; without it, it would be dead weight.
         runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
+    if "digit_places" in MODELS.runtime_args(config["model"]["name"]):
+        runtime["digit_places"] = task.digit_places()  # read only by position: abacus
     if "latent_teacher" in MODELS.runtime_args(config["model"]["name"]):
         # Likewise the running-sum embedding: only latent forcing reads it.
         runtime["latent_teacher"] = latent_forcing_active(config["train"])

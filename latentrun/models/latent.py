@@ -29,18 +29,21 @@ once, then all latents and the answer run in one parallel pass (two backbone cal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
 
 
 @MODELS.register(
-    "latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher")
+    "latent_transformer",
+    runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher", "digit_places"),
 )
 class LatentTransformer(nn.Module):
     """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
@@ -60,6 +63,9 @@ class LatentTransformer(nn.Module):
         answer_len: int,
         latent_probe: bool,
         latent_teacher: bool = False,
+        position: str = "learned",
+        abacus_max_offset: int = 0,
+        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if num_latent < 0:
@@ -79,6 +85,8 @@ class LatentTransformer(nn.Module):
             num_heads=num_heads,
             mlp_ratio=mlp_ratio,
             dropout=dropout,
+            places=abacus_places(position, digit_places, num_latent),
+            max_place_offset=abacus_max_offset,
         )
         if latent_mode == "pause":
             self.latents = nn.Parameter(torch.empty(num_latent, d_model))  # (L, D)
@@ -183,6 +191,7 @@ class LatentTransformer(nn.Module):
         (B, F) bool picks which (example, latent) is forced, None meaning every one.
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        self.backbone.draw_place_offset()
         B, Tp, L, P = prompt.size(0), self.prompt_len, self.num_latent, self.answer_len
         answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
         if forced_latents is not None:

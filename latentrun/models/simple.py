@@ -6,14 +6,16 @@ position just before it, Tp - 1 + i. Everything but the token layout lives in la
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, abacus_places, check_shapes, greedy_decode
 
 
-@MODELS.register("simple_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len"))
+@MODELS.register("simple_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "digit_places"))
 class SimpleTransformer(nn.Module):
     """Pre-LN GPT with tied embeddings; config parameters follow `$defs/model.simple_transformer`."""
 
@@ -28,6 +30,9 @@ class SimpleTransformer(nn.Module):
         vocab_size: int,
         prompt_len: int,
         answer_len: int,
+        position: str = "learned",
+        abacus_max_offset: int = 0,
+        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
@@ -41,12 +46,15 @@ class SimpleTransformer(nn.Module):
             num_heads=num_heads,
             mlp_ratio=mlp_ratio,
             dropout=dropout,
+            places=abacus_places(position, digit_places),
+            max_place_offset=abacus_max_offset,
         )
 
     def forward(self, prompt: Tensor, answer: Tensor) -> Tensor:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt and
         answer[:, :i]; answer[:, -1] is never read."""
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        self.backbone.draw_place_offset()
         x = self.backbone.embed(torch.cat([prompt, answer[:, :-1]], dim=1))  # (B, Tp+P-1, D)
         h = self.backbone(x)  # (B, Tp+P-1, D)
         return self.backbone.logits(h[:, self.prompt_len - 1 :])  # (B, P, V)

@@ -78,6 +78,8 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
         "num_heads": 8,
         "mlp_ratio": 4,
         "dropout": 0.0,
+        "position": "learned",
+        "abacus_max_offset": 10,
         "num_latent": 8,
         "latent_mode": "pause",
     }
@@ -98,7 +100,16 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
 def test_registry_defaults_follow_the_chosen_entry(tmp_path):
     cfg = config.load(write(tmp_path, "model: {name: simple_transformer}\nloss: {name: combined}\n"))
     assert "num_latent" not in cfg["model"]
-    assert list(cfg["model"]) == ["name", "d_model", "num_layers", "num_heads", "mlp_ratio", "dropout"]
+    assert list(cfg["model"]) == [
+        "name",
+        "d_model",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "position",
+        "abacus_max_offset",
+    ]
     assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
 
 
@@ -278,7 +289,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent, latent_mode",
+        "mlp_ratio, dropout, num_latent, latent_mode, position, abacus_max_offset",
     ]
 
 
