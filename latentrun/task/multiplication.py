@@ -75,7 +75,7 @@ def pair_hash(a: Tensor, b: Tensor) -> Tensor:
     return torch.from_numpy((key >> np.uint64(11)).astype(np.float64) / float(1 << 53))
 
 
-@DATASETS.register("multiplication", runtime_args=("seed",))
+@DATASETS.register("multiplication")
 class MultiplicationTask:
     """Encodes `a*b=` prompts and product answers and draws batches and splits of them."""
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from latentrun.config import ConfigError
-from latentrun.config import loader as config
+from latentrun import config
+from latentrun.config import ConfigError, reader
+from latentrun.train import rules as train_rules
 
 FULL = """\
 experiment: full_run
@@ -451,7 +452,7 @@ def test_deep_nesting_is_a_config_error(tmp_path):
 
 
 def test_recursion_error_becomes_config_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "_MAX_DEPTH", 10**9)
+    monkeypatch.setattr(reader, "_MAX_DEPTH", 10**9)
     path, found = problems_in(tmp_path, "seed: " + "[" * 10000 + "\n")
     assert found == [f"{path}: document is nested too deeply"]
 
@@ -569,13 +570,13 @@ def test_config_error_pickles():
 def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(tmp_path):
     train = config.load(write(tmp_path, "seed: 1\n"))["train"]
     assert train["latent_forcing"] == {"schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 0.0}
-    assert not config.latent_forcing_active(train)
+    assert not train_rules.latent_forcing_active(train)
     good = (
         "model: {name: latent_transformer, num_latent: 3, latent_mode: recurrent}\n"
         "loss: {name: combined, latent_supervision_weight: 2}\n"
         "train:\n  latent_forcing: {start_step: 100, end_step: 200}\n"
     )
-    assert config.latent_forcing_active(config.load(write(tmp_path, good))["train"])
+    assert train_rules.latent_forcing_active(config.load(write(tmp_path, good))["train"])
     path, found = problems_in(tmp_path, good.replace("recurrent", "pause"))
     assert found == [
         f"{path}:4: train.latent_forcing: latent forcing needs a latent_transformer with latent_mode recurrent, "
@@ -586,4 +587,4 @@ def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(t
     path, found = problems_in(tmp_path, good.replace("start_step: 100", "start_step: 300"))
     assert found == [f"{path}:4: train.latent_forcing.end_step: end_step (200) must be >= start_step (300)"]
     off = config.load(write(tmp_path, "train:\n  latent_forcing: {min_ratio: 0.0}\n"))
-    assert not config.latent_forcing_active(off["train"])  # an explicit off needs nothing
+    assert not train_rules.latent_forcing_active(off["train"])  # an explicit off needs nothing

@@ -5,13 +5,9 @@ import signal
 import time
 
 import pytest
-from conftest import FAST, assert_states_equal, only_run, run_cli, run_process, scalars
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
 from latentrun.runs import checkpoint
-
-
-def final_state(run_dir, step):
-    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(step))
 
 
 @pytest.fixture(scope="module")
