@@ -62,9 +62,9 @@ class LatentTransformer(nn.Module):
         prompt_len: int,
         answer_len: int,
         latent_probe: bool,
+        position: str,
+        abacus_max_offset: int,
         latent_teacher: bool = False,
-        position: str = "learned",
-        abacus_max_offset: int = 0,
         digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
