@@ -49,7 +49,7 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def make_trainer(
-    config: dict[str, Any], device: torch.device, precision: str, run_dir: Path, writer: Any | None = None
+    config: dict[str, Any], device: torch.device, precision: str, run_dir: Path, metric_logger: Any | None = None
 ) -> Trainer:
     """A Trainer wired exactly as `session` wires one, writing into `run_dir`."""
     components = build_components(config, device)
@@ -66,7 +66,7 @@ def make_trainer(
         device=device,
         checkpoint_dir=run_dir / "checkpoints",
         config=config,
-        writer=writer,
+        metric_logger=metric_logger,
     )
 
 

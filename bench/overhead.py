@@ -23,9 +23,9 @@ from pathlib import Path
 import _common as common
 import torch
 from loguru import logger
-from torch.utils.tensorboard import SummaryWriter
 
 from latentrun.config.build import resolve_device
+from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.train.precision import MixedPrecision
 
 
@@ -52,8 +52,8 @@ def measure(config_path: str, precision: str, steps: int | None, device_name: st
     with tempfile.TemporaryDirectory() as folder:
         run_dir = Path(folder)
         sink = logger.add(run_dir / "train.log", level="INFO")  # a run logs to its train.log too
-        writer = SummaryWriter(str(run_dir))
-        trainer = common.make_trainer(config, device, precision, run_dir, writer)
+        metric_logger = TensorBoardLogger(run_dir)  # a run's rank 0 writes TensorBoard events too
+        trainer = common.make_trainer(config, device, precision, run_dir, metric_logger)
         amp = MixedPrecision(precision, device)
         batch = trainer.task.train_batch(1, train["batch_size"]).to(device)
         for step in (1, 2):  # warm-up: kernels, allocator, lazy inits; leaves state.step at 0
@@ -97,7 +97,7 @@ def measure(config_path: str, precision: str, steps: int | None, device_name: st
         for _ in range(0 if evaluations else 2):
             nearby_bare.append(common.timed(lambda: bare_step(trainer, batch, train["max_grad_norm"], amp), device))
             eval_seconds.append(common.timed(lambda: trainer._evaluate(trainer.state.step), device))
-        writer.close()
+        metric_logger.close()
         logger.remove(sink)
     bare = sum(bare_seconds) / steps
     runner = (fit_seconds - sum(bare_seconds)) / steps

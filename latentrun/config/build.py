@@ -12,12 +12,12 @@ from torch import nn
 
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
-from latentrun.config.loader import latent_forcing_active
 from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from latentrun.models.layers import set_gradient_checkpointing
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import precision
 from latentrun.train.clipping import GradClipper
+from latentrun.train.rules import latent_forcing_active
 from latentrun.train.stability import LossGuard
 
 
@@ -51,14 +51,18 @@ def build_task(config: dict[str, Any]) -> MultiplicationTask:
 def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
     """The model, initialised from the run's seed so that equal configs give equal weights."""
     torch.manual_seed(config["seed"])
-    runtime = dict(vocab_size=task.vocab_size, prompt_len=task.prompt_len, answer_len=task.answer_len)
-    if "latent_probe" in MODELS.runtime_args(config["model"]["name"]):
-        # The probe exists only to be trained by step supervision; without it, it would be dead weight.
-        runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
-    if "latent_teacher" in MODELS.runtime_args(config["model"]["name"]):
+    # The probe exists only to be trained by step supervision; without it, it would be dead weight.
+    latent_probe = config["loss"]["latent_supervision_weight"] > 0
+    return MODELS.build(
+        config["model"],
+        vocab_size=task.vocab_size,
+        prompt_len=task.prompt_len,
+        answer_len=task.answer_len,
+        latent_probe=latent_probe,
         # Likewise the running-sum embedding: only latent forcing reads it.
-        runtime["latent_teacher"] = latent_forcing_active(config["train"])
-    return MODELS.build(config["model"], **runtime)
+        latent_teacher=latent_forcing_active(config["train"]),
+        digit_places=task.digit_places(),  # read only by position: abacus
+    )
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:

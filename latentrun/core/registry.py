@@ -3,15 +3,18 @@
 A registry is a dict with a decorator on top: no scopes, no parents, no import magic. Components
 register themselves when `latentrun.config.components` imports their modules, and `build(section)` turns a
 config section (`{name: ..., **params}`) into an object, passing any runtime-only arguments (the
-vocabulary size, the model's parameters, ...) as keywords.
+vocabulary size, the model's parameters, ...) as keywords. An entry is any callable: a variant is a
+function that fixes some arguments and passes the rest straight through (timm's way), so the
+registry keeps no parameter lists of its own; the schema says what a section may hold.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Registry:
@@ -20,20 +23,14 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
-        self._runtime_args: dict[str, tuple[str, ...]] = {}
 
-    def register(self, name: str, runtime_args: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
-        """Decorator that files `fn` under `name`.
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator that files a constructor under `name`; a second entry of one name is an error."""
 
-        `runtime_args` names the constructor parameters that the runner supplies (vocabulary size,
-        model parameters, ...) rather than the config; the schema-agreement test skips them.
-        """
-
-        def decorate(fn: Callable) -> Callable:
+        def decorate(fn: F) -> F:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._entries[name] = fn
-            self._runtime_args[name] = tuple(runtime_args)
             return fn
 
         return decorate
@@ -50,16 +47,6 @@ class Registry:
             close = difflib.get_close_matches(name, self.names(), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise KeyError(f"unknown {self.kind} '{name}'{hint}; known: {', '.join(self.names())}") from None
-
-    def runtime_args(self, name: str) -> tuple[str, ...]:
-        """Constructor parameters of `name` that come from the runner, not the config."""
-        self.get(name)
-        return self._runtime_args[name]
-
-    def config_params(self, name: str) -> set[str]:
-        """Constructor parameters of `name` that its config section must supply."""
-        params = inspect.signature(self.get(name)).parameters
-        return set(params) - set(self._runtime_args[name])
 
     def build(self, section: Mapping[str, Any], **runtime: Any) -> Any:
         """Construct the component a config section names, with its parameters as keywords."""

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 from loguru import logger
-from torch.utils.tensorboard import SummaryWriter
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.config.build import build_clipper, build_components, build_loss_guard, choose_precision, resolve_device
 from latentrun.report import hparams
+from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
 from latentrun.runs import lock as run_lock
 from latentrun.runs import rundir as runs
 from latentrun.train import distributed
+from latentrun.train.loggers import MetricLogger, NullLogger
 from latentrun.train.precision import PRECISIONS, Choice, MixedPrecision, check_available
 from latentrun.train.trainer import FINISHED, INTERRUPTED, Trainer, TrainerState, TrainSettings
 
@@ -242,13 +243,15 @@ def _train(
         if world.world_size > 1:
             _seed_rank_streams(config["seed"], world.rank)
         start_step = resume_from["step"] if resume_from else 0
-        writer = None
+        metric_logger: MetricLogger = NullLogger()
         parameters = components.model.num_parameters()
         if world.is_main:
-            writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if resume_from else None)
+            metric_logger = TensorBoardLogger(run_dir, purge_step=start_step + 1 if resume_from else None)
             if resume_from is None:
-                writer.add_text("config", "\n".join("    " + line for line in config_module.dump(config).splitlines()))
-                writer.file_writer.add_summary(hparams.session_start(hparams.flat_hparams(config, parameters)))
+                metric_logger.add_text(
+                    "config", "\n".join("    " + line for line in config_module.dump(config).splitlines())
+                )
+                metric_logger.start_session(hparams.flat_hparams(config, parameters))
         settings = TrainSettings.from_section(config["train"])
         trainer = Trainer(
             model=distributed.wrap(components.model, device),
@@ -263,7 +266,7 @@ def _train(
             device=device,
             checkpoint_dir=run_dir / runs.CHECKPOINT_DIR,
             config=config,
-            writer=writer,
+            metric_logger=metric_logger,
             rank=world.rank,
             world_size=world.world_size,
             on_checkpoint=(lambda state: _report_progress(run_dir, state)) if world.is_main else None,
@@ -297,8 +300,7 @@ def _train(
             if status == FINISHED:
                 test = trainer.test_best()
         finally:
-            if writer is not None:
-                _close_writer(writer, trainer.state, outcome)
+            _close_logger(metric_logger, trainer.state, outcome)
         state = trainer.state
         if world.is_main:
             runs.update_meta(
@@ -370,12 +372,10 @@ def _report_progress(run_dir: Path, state: TrainerState) -> None:
     )
 
 
-def _close_writer(writer: SummaryWriter, state: TrainerState, outcome: str) -> None:
+def _close_logger(metric_logger: MetricLogger, state: TrainerState, outcome: str) -> None:
     """Attach the session's final metrics for TensorBoard's HParams tab, mark how it ended, close."""
     if state.best_exact_match >= 0:
-        writer.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
-    writer.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
-    end = hparams.session_end(outcome)
-    if end is not None:
-        writer.file_writer.add_summary(end, state.step)
-    writer.close()
+        metric_logger.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
+    metric_logger.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
+    metric_logger.end_session(outcome, state.step)
+    metric_logger.close()

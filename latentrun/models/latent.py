@@ -1,4 +1,5 @@
-"""LatentTransformer: the simple transformer plus `num_latent` latent positions between `=` and the product.
+"""LatentTransformer: a decoder-only transformer that reads `a*b=`, runs `num_latent` latent positions
+and writes the product; with no latents it is the baseline, registered as `simple_transformer`.
 
 The sequence is prompt (Tp) + L latents + answer[:, :-1] (P - 1). A latent position has no token;
 `latent_mode` says what its input is:
@@ -11,7 +12,8 @@ The sequence is prompt (Tp) + L latents + answer[:, :-1] (P - 1). A latent posit
   costs one position, not a re-run of the sequence), and gradients flow back through the chain.
 
 The logits for answer digit i come from position Tp + L - 1 + i. With L = 0 either mode is exactly
-the simple model (same parameters, same initialisation for the same seed).
+the plain transformer (the backbone's parameters alone, initialised as the backbone alone is), so
+`simple_transformer` is this class with its latent arguments fixed, not a second class.
 
 With `latent_probe`, a linear probe reads each latent's final hidden state as the digits of a
 number of `answer_len` digits (least significant first): step supervision trains latent k to hold
@@ -29,19 +31,20 @@ once, then all latents and the answer run in one parallel pass (two backbone cal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
 
 
-@MODELS.register(
-    "latent_transformer", runtime_args=("vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher")
-)
+@MODELS.register("latent_transformer")
 class LatentTransformer(nn.Module):
     """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
 
@@ -59,7 +62,10 @@ class LatentTransformer(nn.Module):
         prompt_len: int,
         answer_len: int,
         latent_probe: bool,
+        position: str,
+        abacus_max_offset: int,
         latent_teacher: bool = False,
+        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if num_latent < 0:
@@ -79,8 +85,12 @@ class LatentTransformer(nn.Module):
             num_heads=num_heads,
             mlp_ratio=mlp_ratio,
             dropout=dropout,
+            places=abacus_places(position, digit_places, num_latent),
+            max_place_offset=abacus_max_offset,
         )
-        if latent_mode == "pause":
+        # With no latents nothing is created beyond the backbone: no empty `latents` parameter, so the
+        # state_dict (and the initialisation) is exactly the plain transformer's.
+        if latent_mode == "pause" and num_latent > 0:
             self.latents = nn.Parameter(torch.empty(num_latent, d_model))  # (L, D)
             nn.init.normal_(self.latents, mean=0.0, std=0.02)
         elif num_latent > 0:
@@ -94,6 +104,7 @@ class LatentTransformer(nn.Module):
                 raise ValueError("latent_teacher needs latent_mode 'recurrent' and num_latent >= 2")
             self.latent_teacher = nn.Embedding(answer_len * DIGITS, d_model)  # row place·10 + digit
             nn.init.normal_(self.latent_teacher.weight, mean=0.0, std=0.02)
+        self.register_load_state_dict_pre_hook(_drop_empty_latents)
 
     # ---- the latent positions ---------------------------------------------------------------
     def _think(self, prompt: Tensor, cache: KVCache | None) -> tuple[Tensor, list[Tensor]]:
@@ -183,6 +194,7 @@ class LatentTransformer(nn.Module):
         (B, F) bool picks which (example, latent) is forced, None meaning every one.
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        self.backbone.draw_place_offset()
         B, Tp, L, P = prompt.size(0), self.prompt_len, self.num_latent, self.answer_len
         answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
         if forced_latents is not None:
@@ -228,3 +240,20 @@ class LatentTransformer(nn.Module):
         """Trainable parameter count, the tied embedding counted once (latents, positions, latent
         projection and probe included)."""
         return sum(p.numel() for p in self.parameters())
+
+
+def _drop_empty_latents(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """Checkpoints of a pause-mode model with 0 latents, written before such a model stopped owning
+    a (0, D) `latents` parameter, carry that empty tensor; it holds nothing, so it is dropped."""
+    key = prefix + "latents"
+    if key in state_dict and state_dict[key].numel() == 0 and not hasattr(module, "latents"):
+        del state_dict[key]
+
+
+@MODELS.register("simple_transformer")
+def simple_transformer(**kwargs: Any) -> LatentTransformer:
+    """The baseline, `$defs/model.simple_transformer`: the latent transformer with no latent positions.
+
+    Its checkpoints (written by the former SimpleTransformer class, backbone.* only) load unchanged.
+    """
+    return LatentTransformer(num_latent=0, latent_mode="pause", **kwargs)

@@ -17,7 +17,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-@OPTIMIZERS.register("adamw", runtime_args=("model",))
+@OPTIMIZERS.register("adamw")
 def adamw(
     lr: float, weight_decay: float, beta1: float, beta2: float, eps: float, *, model: nn.Module
 ) -> torch.optim.AdamW:

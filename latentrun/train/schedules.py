@@ -35,7 +35,7 @@ def warmup_cosine_factor(warmup_steps: int, min_lr_ratio: float, max_steps: int)
     return factor
 
 
-@SCHEDULERS.register("warmup_cosine", runtime_args=("optimizer", "max_steps"))
+@SCHEDULERS.register("warmup_cosine")
 def warmup_cosine(
     warmup_steps: int, min_lr_ratio: float, *, optimizer: torch.optim.Optimizer, max_steps: int
 ) -> LambdaLR:
@@ -43,7 +43,7 @@ def warmup_cosine(
     return LambdaLR(optimizer, warmup_cosine_factor(warmup_steps, min_lr_ratio, max_steps))
 
 
-@SCHEDULERS.register("constant", runtime_args=("optimizer", "max_steps"))
+@SCHEDULERS.register("constant")
 def constant(warmup_steps: int, *, optimizer: torch.optim.Optimizer, max_steps: int) -> LambdaLR:
     """Linear warmup then the peak rate."""
 

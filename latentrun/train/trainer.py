@@ -27,6 +27,7 @@ from latentrun.runs import checkpoint
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import distributed
 from latentrun.train.clipping import GradClipper
+from latentrun.train.loggers import MetricLogger, NullLogger
 from latentrun.train.metrics import evaluate
 from latentrun.train.objective import step_loss
 from latentrun.train.precision import MixedPrecision
@@ -105,7 +106,7 @@ class Trainer:
         device: torch.device,
         checkpoint_dir: Path,
         config: dict[str, Any],
-        writer: Any | None = None,
+        metric_logger: MetricLogger | None = None,
         rank: int = 0,
         world_size: int = 1,
         on_checkpoint: Callable[[TrainerState], None] | None = None,
@@ -125,7 +126,7 @@ class Trainer:
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.config = config
-        self.writer = writer
+        self.metric_logger: MetricLogger = metric_logger or NullLogger()  # NullLogger on ranks other than 0
         self.rank = rank
         self.world_size = world_size  # settings.batch_size is then this rank's share of the global batch
         self.on_checkpoint = on_checkpoint  # lets the run dir report progress while training goes on
@@ -183,10 +184,9 @@ class Trainer:
         """Write step_N.pt (rank 0; every rank takes part); a failed write stops the run with CheckpointError."""
         path = self.checkpoint_dir / checkpoint.step_file_name(self.state.step)
         state = self.state_dict()
-        if self.writer is not None:
-            # A resume rewinds TensorBoard to the checkpoint's step; the scalars up to it must be on
-            # disk by then, or a SIGKILL would lose them for good.
-            self.writer.flush()
+        # A resume rewinds TensorBoard to the checkpoint's step; the scalars up to it must be on
+        # disk by then, or a SIGKILL would lose them for good.
+        self.metric_logger.flush()
 
         def write() -> None:
             try:
@@ -241,9 +241,8 @@ class Trainer:
         metrics = evaluate(
             model, split, self.loss_fn, self.settings.eval_batch_size, self.device, self.task.operand_width, "test"
         )
-        if self.writer is not None:
-            for tag, value in metrics.items():
-                self.writer.add_scalar(tag, value, self.state.step)
+        for tag, value in metrics.items():
+            self.metric_logger.add_scalar(tag, value, self.state.step)
         logger.info(
             f"test ({len(split)} pairs, best.pt from step {best['step']}): exact_match {metrics['test/exact_match']:.4f} "
             f"digit_accuracy {metrics['test/digit_accuracy']:.4f}"
@@ -337,8 +336,7 @@ class Trainer:
         finally:
             progress.close()
             self._restore_signal_handlers(previous_handlers)
-            if self.writer is not None:
-                self.writer.flush()
+            self.metric_logger.flush()
         return status
 
     def _handle_bad_step(self, step: int, problem: str) -> bool:
@@ -351,8 +349,7 @@ class Trainer:
             f"step {step}: {problem}; update skipped, emergency lr scale now {scale:.4g} "
             f"({self.guard.consecutive_bad} bad in a row), state saved to {path.name}"
         )
-        if self.writer is not None:
-            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
+        self.metric_logger.add_scalar("train/emergency_lr_scale", scale, step)
         if roll_back:
             self._roll_back()
         return roll_back
@@ -391,20 +388,20 @@ class Trainer:
         scale = self.guard.lr_scale()
         lr = self.optimizer.param_groups[0]["lr"] * scale  # the rate the next update will use
         grad_norm = math.nan if result.grad_norm is None else float(result.grad_norm)
-        if self.writer is not None:
-            if count:
-                self.writer.add_scalar("train/loss", mean_loss, step)
-            self.writer.add_scalar("train/lr", lr, step)
-            self.writer.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
-            if self.loss_fn.latent_supervision_weight > 0 and count:
-                self.writer.add_scalar("train/latent_loss", mean_latent_loss, step)
-            if getattr(self.model, "latent_teacher", None) is not None:
-                self.writer.add_scalar("train/latent_forcing", self.settings.latent_forcing(step), step)
-            if result.grad_norm is not None:
-                self.writer.add_scalar("train/grad_norm", grad_norm, step)
-            self.writer.add_scalar("train/clip_threshold", result.clip_threshold, step)
-            self.writer.add_scalar("train/emergency_lr_scale", scale, step)
-            self.writer.add_scalar("perf/samples_per_sec", samples_per_sec, step)
+        log = self.metric_logger
+        if count:
+            log.add_scalar("train/loss", mean_loss, step)
+        log.add_scalar("train/lr", lr, step)
+        log.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
+        if self.loss_fn.latent_supervision_weight > 0 and count:
+            log.add_scalar("train/latent_loss", mean_latent_loss, step)
+        if getattr(self.model, "latent_teacher", None) is not None:
+            log.add_scalar("train/latent_forcing", self.settings.latent_forcing(step), step)
+        if result.grad_norm is not None:
+            log.add_scalar("train/grad_norm", grad_norm, step)
+        log.add_scalar("train/clip_threshold", result.clip_threshold, step)
+        log.add_scalar("train/emergency_lr_scale", scale, step)
+        log.add_scalar("perf/samples_per_sec", samples_per_sec, step)
         progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
         logger.info(
             f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
@@ -420,11 +417,10 @@ class Trainer:
             self.device,
             self.task.operand_width,
         )
-        if self.writer is not None:
-            for tag, value in metrics.items():
-                self.writer.add_scalar(tag, value, step)
-            # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
-            self.writer.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
+        for tag, value in metrics.items():
+            self.metric_logger.add_scalar(tag, value, step)
+        # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
+        self.metric_logger.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
         latent = f" latent_accuracy {metrics['val/latent_accuracy']:.4f}" if "val/latent_accuracy" in metrics else ""
         logger.info(
             f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "

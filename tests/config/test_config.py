@@ -9,8 +9,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from latentrun.config import ConfigError
-from latentrun.config import loader as config
+from latentrun import config
+from latentrun.config import ConfigError, reader
+from latentrun.train import rules as train_rules
 
 FULL = """\
 experiment: full_run
@@ -78,6 +79,8 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
         "num_heads": 8,
         "mlp_ratio": 4,
         "dropout": 0.0,
+        "position": "learned",
+        "abacus_max_offset": 10,
         "num_latent": 8,
         "latent_mode": "pause",
     }
@@ -98,7 +101,16 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
 def test_registry_defaults_follow_the_chosen_entry(tmp_path):
     cfg = config.load(write(tmp_path, "model: {name: simple_transformer}\nloss: {name: combined}\n"))
     assert "num_latent" not in cfg["model"]
-    assert list(cfg["model"]) == ["name", "d_model", "num_layers", "num_heads", "mlp_ratio", "dropout"]
+    assert list(cfg["model"]) == [
+        "name",
+        "d_model",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "position",
+        "abacus_max_offset",
+    ]
     assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
 
 
@@ -278,7 +290,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent, latent_mode",
+        "mlp_ratio, dropout, num_latent, latent_mode, position, abacus_max_offset",
     ]
 
 
@@ -440,7 +452,7 @@ def test_deep_nesting_is_a_config_error(tmp_path):
 
 
 def test_recursion_error_becomes_config_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "_MAX_DEPTH", 10**9)
+    monkeypatch.setattr(reader, "_MAX_DEPTH", 10**9)
     path, found = problems_in(tmp_path, "seed: " + "[" * 10000 + "\n")
     assert found == [f"{path}: document is nested too deeply"]
 
@@ -558,13 +570,13 @@ def test_config_error_pickles():
 def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(tmp_path):
     train = config.load(write(tmp_path, "seed: 1\n"))["train"]
     assert train["latent_forcing"] == {"schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 0.0}
-    assert not config.latent_forcing_active(train)
+    assert not train_rules.latent_forcing_active(train)
     good = (
         "model: {name: latent_transformer, num_latent: 3, latent_mode: recurrent}\n"
         "loss: {name: combined, latent_supervision_weight: 2}\n"
         "train:\n  latent_forcing: {start_step: 100, end_step: 200}\n"
     )
-    assert config.latent_forcing_active(config.load(write(tmp_path, good))["train"])
+    assert train_rules.latent_forcing_active(config.load(write(tmp_path, good))["train"])
     path, found = problems_in(tmp_path, good.replace("recurrent", "pause"))
     assert found == [
         f"{path}:4: train.latent_forcing: latent forcing needs a latent_transformer with latent_mode recurrent, "
@@ -575,4 +587,4 @@ def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(t
     path, found = problems_in(tmp_path, good.replace("start_step: 100", "start_step: 300"))
     assert found == [f"{path}:4: train.latent_forcing.end_step: end_step (200) must be >= start_step (300)"]
     off = config.load(write(tmp_path, "train:\n  latent_forcing: {min_ratio: 0.0}\n"))
-    assert not config.latent_forcing_active(off["train"])  # an explicit off needs nothing
+    assert not train_rules.latent_forcing_active(off["train"])  # an explicit off needs nothing

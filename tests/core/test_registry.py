@@ -1,3 +1,4 @@
+import inspect
 import json
 from pathlib import Path
 
@@ -10,6 +11,14 @@ from latentrun.task.multiplication import Batch
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json").read_text())
 ENTRIES = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
+# The keyword arguments config/build.py passes beside each section: supplied by the runner, not the config.
+RUNTIME = {
+    "model": {"vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher", "digit_places"},
+    "dataset": {"seed"},
+    "loss": set(),
+    "optimizer": {"model"},
+    "scheduler": {"optimizer", "max_steps"},
+}
 
 
 def schema_params(kind: str, name: str) -> dict:
@@ -24,22 +33,65 @@ def defaults(kind: str, name: str, **overrides) -> dict:
 def test_registry_basics():
     registry = Registry("widget")
 
-    @registry.register("round_widget", runtime_args=("size",))
+    @registry.register("round_widget")
     def make(colour, *, size):
         return (colour, size)
 
     assert registry.names() == ["round_widget"] and "round_widget" in registry
     assert registry.build({"name": "round_widget", "colour": "red"}, size=3) == ("red", 3)
-    assert registry.config_params("round_widget") == {"colour"}
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("round_widget")(make)
     with pytest.raises(KeyError, match="did you mean 'round_widget'"):
         registry.get("round_widgit")
 
 
-@pytest.mark.parametrize("kind,name", ENTRIES)
+def signature(kind: str, name: str) -> list[inspect.Parameter]:
+    return list(inspect.signature(REGISTRIES[kind].get(name)).parameters.values())
+
+
+# Variants (functions that fix some arguments and pass **kwargs on) have no parameter list to read;
+# test_every_entry_needs_exactly_its_schema_keys checks them from outside.
+CLASSES = [(k, n) for k, n in ENTRIES if not any(p.kind is p.VAR_KEYWORD for p in signature(k, n))]
+
+
+@pytest.mark.parametrize("kind,name", CLASSES)
 def test_constructor_parameters_and_schema_agree_both_ways(kind, name):
-    assert REGISTRIES[kind].config_params(name) == set(schema_params(kind, name))
+    assert {p.name for p in signature(kind, name)} - RUNTIME[kind] == set(schema_params(kind, name))
+
+
+def runtime_for(kind: str) -> dict:
+    """Small stand-ins for what the runner passes beside a section of `kind`."""
+    if kind == "model":
+        places = ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4])
+        return {
+            "vocab_size": 13,
+            "prompt_len": 6,
+            "answer_len": 4,
+            "latent_probe": False,
+            "latent_teacher": False,
+            "digit_places": places,
+        }
+    if kind == "dataset":
+        return {"seed": 0}
+    if kind == "optimizer":
+        return {"model": small_model("latent_transformer")}
+    if kind == "scheduler":
+        return {"optimizer": torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "max_steps": 10}
+    return {}
+
+
+@pytest.mark.parametrize("kind,name", ENTRIES)
+def test_every_entry_needs_exactly_its_schema_keys(kind, name):
+    """Seen from outside, variants included: the schema's keys build it, each one is needed (no
+    constructor default can drift from the schema's), and a key the schema lacks is refused."""
+    registry, section, runtime = REGISTRIES[kind], defaults(kind, name), runtime_for(kind)
+    assert set(section) - {"name"} == set(schema_params(kind, name)) and RUNTIME[kind] == set(runtime)
+    registry.build(section, **runtime)
+    for key in set(section) - {"name"}:
+        with pytest.raises(TypeError):
+            registry.build({k: v for k, v in section.items() if k != key}, **runtime)
+    with pytest.raises(TypeError):
+        registry.build({**section, "not_a_schema_key": 1}, **runtime)
 
 
 @pytest.mark.parametrize("kind", REGISTRIES)
@@ -48,9 +100,7 @@ def test_schema_name_enum_lists_exactly_the_registered_names(kind):
 
 
 def small_model(name: str):
-    runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4}
-    if "latent_probe" in REGISTRIES["model"].runtime_args(name):
-        runtime["latent_probe"] = False
+    runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "latent_probe": False}
     return REGISTRIES["model"].build(defaults("model", name, d_model=32, num_layers=2, num_heads=2), **runtime)
 
 

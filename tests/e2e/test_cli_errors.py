@@ -1,7 +1,7 @@
 """Every user mistake: exit 2, one clear line naming file:line:key, never a traceback."""
 
 import pytest
-from conftest import ROOT, run_cli, run_process
+from helpers import ROOT, run_cli, run_process
 
 GOOD = (ROOT / "experiments" / "smoke.yaml").read_text()
 

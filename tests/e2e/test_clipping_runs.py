@@ -1,9 +1,7 @@
 """AutoClip through whole runs: the threshold follows recent norms, is logged, and resumes bitwise."""
 
 import pytest
-from conftest import assert_states_equal, only_run, run_cli, scalars
-
-from latentrun.runs import checkpoint
+from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
 SETTINGS = (
     "--set",
@@ -17,19 +15,15 @@ SETTINGS = (
 )
 
 
-def final_state(run_dir):
-    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(20))
-
-
 def test_autoclip_stop_and_resume_is_bitwise_equal_and_logs_its_threshold(smoke, tmp_path):
     assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *SETTINGS) == 0
     assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *SETTINGS, "--stop-at", 10) == 0
     assert run_cli("--resume", only_run(tmp_path / "resumed")) == 0
     straight, resumed = only_run(tmp_path / "straight"), only_run(tmp_path / "resumed")
 
-    assert_states_equal(final_state(straight), final_state(resumed))
-    history = final_state(resumed)["trainer"]["clipping"]["history"]
-    assert history == final_state(straight)["trainer"]["clipping"]["history"] and len(history) == 8
+    assert_states_equal(final_state(straight, 20), final_state(resumed, 20))
+    history = final_state(resumed, 20)["trainer"]["clipping"]["history"]
+    assert history == final_state(straight, 20)["trainer"]["clipping"]["history"] and len(history) == 8
     thresholds = scalars(resumed, "train/clip_threshold")
     assert thresholds == scalars(straight, "train/clip_threshold")
     assert len({value for _, value in thresholds}) > 1, "the threshold moves with the norms"

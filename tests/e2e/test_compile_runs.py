@@ -1,7 +1,7 @@
 """train.compile: training goes through torch.compile, checkpoints keep the plain parameter names."""
 
 import torch
-from conftest import assert_states_equal, only_run, run_cli
+from helpers import assert_states_equal, only_run, run_cli
 
 from latentrun.runs import checkpoint
 

@@ -7,7 +7,7 @@ import pickle
 import shutil
 
 import pytest
-from conftest import FAST, SMOKE, assert_states_equal, only_run, run_cli, step_file
+from helpers import FAST, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
 
 from latentrun.runs import checkpoint, manifest
 
@@ -64,7 +64,7 @@ def test_a_bad_newest_checkpoint_is_skipped_by_name_and_the_previous_one_used(
     assert f"skipping {step_file(run_dir, 30)}: " in err, err
     assert "resuming" in err and "at step 20" in err
     assert not (run_dir / "pwned").exists()
-    assert_states_equal(straight, checkpoint.load(step_file(run_dir, 40)))
+    assert_states_equal(final_state(straight, 40), final_state(run_dir, 40))
     history = json.loads((run_dir / "meta.json").read_text())["history"]
     assert history[-1]["event"] == "resume" and history[-1]["step"] == 20
 
@@ -75,7 +75,7 @@ def test_two_bad_checkpoints_fall_back_two_steps(run_dir, straight, capsys):
     assert run_cli("--resume", run_dir) == 0
     err = capsys.readouterr().err
     assert "step_00000030.pt: altered" in err and "step_00000020.pt: truncated or altered" in err, err
-    assert_states_equal(straight, checkpoint.load(step_file(run_dir, 40)))
+    assert_states_equal(final_state(straight, 40), final_state(run_dir, 40))
 
 
 def test_every_checkpoint_bad_is_a_clear_error_exit_1(run_dir, capsys):

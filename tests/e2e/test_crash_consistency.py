@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from conftest import SMOKE, assert_states_equal, only_run, run_cli, run_process, scalars
+from helpers import SMOKE, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
 from latentrun.runs import checkpoint, lock
 
@@ -102,10 +102,7 @@ def test_random_sigkills_then_resume_end_bitwise_equal_to_an_uninterrupted_run(t
     print(f"{kills} kills ({mid_write} inside a checkpoint write), {checked} checkpoint files verified after kills")
     assert kills >= 5 and refused
 
-    final = checkpoint.step_file_name(MAX_STEPS)
-    assert_states_equal(
-        checkpoint.load(straight_run / "checkpoints" / final), checkpoint.load(run_dir / "checkpoints" / final)
-    )
+    assert_states_equal(final_state(straight_run, MAX_STEPS), final_state(run_dir, MAX_STEPS))
     straight_losses, resumed_losses = scalars(straight_run, "train/loss"), scalars(run_dir, "train/loss")
     assert [step for step, _ in resumed_losses] == list(range(1, MAX_STEPS + 1))
     assert resumed_losses == straight_losses

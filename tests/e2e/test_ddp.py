@@ -15,9 +15,8 @@ import sys
 
 import pytest
 import torch
-from conftest import FAST, ROOT, SMOKE, assert_states_equal, only_run, run_cli, scalars
+from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, scalars
 
-from latentrun.runs import checkpoint
 from latentrun.task.multiplication import Batch, MultiplicationTask
 
 pytestmark = pytest.mark.slow
@@ -42,10 +41,6 @@ def torchrun(*args, nproc=2) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-def final(run_dir, step=40):
-    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(step))
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("ddp")
@@ -65,7 +60,7 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
     assert run_cli(SMOKE, "--runs-dir", tmp_path, *FAST) == 0
     single = only_run(tmp_path)
 
-    one, two = final(single), final(ddp_run)
+    one, two = final_state(single, 40), final_state(ddp_run, 40)
     assert one["model"].keys() == two["model"].keys()
     for key, value in one["model"].items():  # observed: max |difference| 2.2e-6
         torch.testing.assert_close(two["model"][key], value, rtol=RTOL, atol=ATOL, msg=key)
@@ -79,7 +74,7 @@ def test_two_processes_match_one_process_on_the_same_global_batch(ddp_run, tmp_p
 
 
 def test_rank_0_alone_writes_and_checkpoints_hold_every_ranks_rng(ddp_run):
-    state = final(ddp_run)
+    state = final_state(ddp_run, 40)
     assert state["world_size"] == 2 and len(state["rng_by_rank"]) == 2
     assert not torch.equal(state["rng_by_rank"][0]["torch"], state["rng_by_rank"][1]["torch"]), (
         "ranks share a dropout stream"
@@ -107,7 +102,7 @@ def test_a_two_process_run_stops_and_resumes_on_two_bitwise_and_refuses_one(ddp_
 
     result = torchrun("--resume", run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert_states_equal(final(ddp_run), final(run_dir))
+    assert_states_equal(final_state(ddp_run, 40), final_state(run_dir, 40))
     assert scalars(run_dir, "train/loss") == scalars(ddp_run, "train/loss")
     assert [e["event"] for e in json.loads((run_dir / "meta.json").read_text())["history"]] == ["start", "resume"]
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import SMOKE, only_run, run_cli, scalars
+from helpers import SMOKE, only_run, run_cli, scalars
 
 MODELS = {
     "simple": [],

@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from conftest import SMOKE, only_run, run_cli
+from helpers import SMOKE, only_run, run_cli
 
 from latentrun.runs import checkpoint
 

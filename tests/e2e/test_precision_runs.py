@@ -3,21 +3,16 @@
 import json
 
 import pytest
-from conftest import assert_states_equal, only_run, run_cli, scalars
+from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
 from latentrun.launch import session
-from latentrun.runs import checkpoint
 
 SHORT = ("--set", "train.max_steps=20")  # half the smoke run: these tests only need a stop and a resume
 
 
-def final_state(run_dir, step=20):
-    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(step))
-
-
 def trainer_state(run_dir):
     """The checkpoint's trainer dict without wall-clock time, the one thing a resume may change."""
-    return {key: value for key, value in final_state(run_dir)["trainer"].items() if key != "elapsed_seconds"}
+    return {key: value for key, value in final_state(run_dir, 20)["trainer"].items() if key != "elapsed_seconds"}
 
 
 @pytest.mark.parametrize("name", ["bf16", "fp16"])
@@ -28,10 +23,10 @@ def test_stop_and_resume_in_reduced_precision_is_bitwise_equal(name, smoke, tmp_
     assert run_cli("--resume", only_run(tmp_path / "resumed")) == 0
     straight, resumed = only_run(tmp_path / "straight"), only_run(tmp_path / "resumed")
 
-    assert_states_equal(final_state(straight), final_state(resumed))
+    assert_states_equal(final_state(straight, 20), final_state(resumed, 20))
     assert trainer_state(straight) == trainer_state(resumed)
-    assert final_state(resumed)["trainer"]["precision"] == name
-    scaler = final_state(resumed)["trainer"]["grad_scaler"]
+    assert final_state(resumed, 20)["trainer"]["precision"] == name
+    scaler = final_state(resumed, 20)["trainer"]["grad_scaler"]
     assert bool(scaler) == (name == "fp16"), "only fp16 keeps GradScaler state"
     assert scalars(straight, "train/loss") == scalars(resumed, "train/loss")
     meta = json.loads((straight / "meta.json").read_text())["precision"]

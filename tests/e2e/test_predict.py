@@ -1,5 +1,5 @@
 import pytest
-from conftest import only_run, run_cli
+from helpers import only_run, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,9 @@ import signal
 import time
 
 import pytest
-from conftest import FAST, assert_states_equal, only_run, run_cli, run_process, scalars
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
 from latentrun.runs import checkpoint
-
-
-def final_state(run_dir, step):
-    return checkpoint.load(run_dir / "checkpoints" / checkpoint.step_file_name(step))
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +147,16 @@ def test_resume_is_bitwise_with_teacher_forced_latents_annealed_to_free_running(
         assert scalars(resumed, tag) == scalars(straight, tag), tag
     ratios = dict(scalars(straight, "train/latent_forcing"))
     assert ratios[10] == 1.0 and 0.0 < ratios[22] < 1.0 and ratios[30] == 0.0 and ratios[40] == 0.0
+
+
+def test_resume_is_bitwise_with_abacus_positions_and_their_random_shifts(tmp_path, smoke):
+    abacus = ["--set", "model.position=abacus", "--set", "model.abacus_max_offset=4", "--set", "model.dropout=0.1"]
+    assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *abacus, *FAST) == 0
+    straight = only_run(tmp_path / "straight")
+    assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *abacus, *FAST, "--stop-at", 13) == 0
+    resumed = only_run(tmp_path / "resumed")
+    assert run_cli("--resume", resumed) == 0
+    assert "backbone.wae.weight" in final_state(straight, 40)["model"]
+    assert_states_equal(final_state(straight, 40), final_state(resumed, 40))
+    for tag in ("train/loss", "val/exact_match", "test/exact_match"):
+        assert scalars(resumed, tag) == scalars(straight, tag), tag

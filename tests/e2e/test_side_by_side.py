@@ -14,7 +14,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, SMOKE, run_cli, scalars
+from helpers import ROOT, SMOKE, run_cli, scalars
 
 from latentrun.launch import parallel
 from latentrun.runs import checkpoint

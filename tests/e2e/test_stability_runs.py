@@ -3,7 +3,7 @@ the learning rate, leaves an emergency checkpoint, and a streak rolls back; all 
 
 import json
 
-from conftest import assert_states_equal, only_run, run_cli, scalars
+from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
 from latentrun.config import build
 from latentrun.launch import session
@@ -47,10 +47,6 @@ def inject(monkeypatch, faults: dict[int, float], once: bool = True) -> None:
     monkeypatch.setattr(session, "build_components", build_with_faults)
 
 
-def state(run_dir, name):
-    return checkpoint.load(run_dir / "checkpoints" / name)
-
-
 def test_a_nan_and_a_spike_skip_their_updates_and_cut_the_learning_rate(smoke, tmp_path, monkeypatch):
     inject(monkeypatch, {12: 1000.0, 15: float("nan")})
     # A young average may judge spikes: decay 0.5 trusts it after 2 good steps.
@@ -58,7 +54,7 @@ def test_a_nan_and_a_spike_skip_their_updates_and_cut_the_learning_rate(smoke, t
     run_dir = only_run(tmp_path)
     emergency = [step for step, _ in checkpoint.step_checkpoints(run_dir / "checkpoints", checkpoint.EMERGENCY_FILE)]
     assert emergency == [12, 15]
-    at_15 = state(run_dir, checkpoint.emergency_file_name(15))
+    at_15 = checkpoint.load(run_dir / "checkpoints" / checkpoint.emergency_file_name(15))
     adam_steps = {int(s["step"]) for s in at_15["optimizer"]["state"].values()}
     assert adam_steps == {13}, "steps 12 and 15 made no update: 15 steps, 13 of them good"
     assert at_15["trainer"]["stability"]["bad_steps"] == 2
@@ -79,7 +75,7 @@ def test_a_streak_of_nans_rolls_back_and_the_run_resumes_bitwise(smoke, tmp_path
     straight = only_run(tmp_path / "straight")
     log = (straight / "train.log").read_text()
     assert "rolled back to step 10" in log
-    final = state(straight, checkpoint.step_file_name(20))
+    final = final_state(straight, 20)
     assert final["trainer"]["stability"]["rollbacks"] == 1
     assert 0 < final["trainer"]["stability"]["lr_floor"] < 1, "the replay runs at the cut rate"
     # Steps 11-20 ran twice; the second time (no faults left) they all updated.
@@ -90,8 +86,8 @@ def test_a_streak_of_nans_rolls_back_and_the_run_resumes_bitwise(smoke, tmp_path
     resumed = only_run(tmp_path / "resumed")
     monkeypatch.setattr(session, "build_components", build.build_components)
     assert run_cli("--resume", resumed) == 0
-    assert_states_equal(final, state(resumed, checkpoint.step_file_name(20)))
-    assert final["trainer"]["stability"] == state(resumed, checkpoint.step_file_name(20))["trainer"]["stability"]
+    assert_states_equal(final, final_state(resumed, 20))
+    assert final["trainer"]["stability"] == final_state(resumed, 20)["trainer"]["stability"]
 
 
 def test_explosions_that_persist_after_every_rollback_end_the_run_as_diverged(smoke, tmp_path, monkeypatch, capsys):

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import FAST, SMOKE, only_run, run_cli, scalars
+from helpers import FAST, SMOKE, only_run, run_cli, scalars
 
 from latentrun.runs import checkpoint
 from latentrun.train.trainer import Trainer

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from latentrun.models import LatentTransformer, SimpleTransformer
+from latentrun.models.latent import LatentTransformer, simple_transformer
 
 VOCAB, PROMPT_LEN, ANSWER_LEN = 13, 6, 4  # "ab*cd=" → 4 product digits
 
@@ -30,12 +30,15 @@ def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
         vocab_size=VOCAB,
         prompt_len=PROMPT_LEN,
         answer_len=ANSWER_LEN,
+        latent_probe=False,
+        position="learned",
+        abacus_max_offset=0,
     )
     if kind in LATENT_KINDS:
-        params.update(num_latent=3, latent_mode=LATENT_KINDS[kind], latent_probe=False)
+        params.update(num_latent=3, latent_mode=LATENT_KINDS[kind])
     params.update(overrides)
     torch.manual_seed(seed)
-    return (LatentTransformer if kind in LATENT_KINDS else SimpleTransformer)(**params)
+    return (LatentTransformer if kind in LATENT_KINDS else simple_transformer)(**params)
 
 
 @pytest.fixture(params=["simple", "latent", "recurrent"])

@@ -1,20 +1,80 @@
-"""What only the latent model has: the latent slots, and num_latent = 0 reducing to the simple model."""
+"""What only the latent model has: the latent slots, and num_latent = 0 being the former simple model."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor, nn
+
+from latentrun.models.layers import Backbone, greedy_decode
 
 
-@pytest.mark.parametrize("mode", ["latent", "recurrent"])
+class FormerSimpleTransformer(nn.Module):
+    """The SimpleTransformer class that `simple_transformer` replaced, as it was (layout and init):
+    the reference that its registration with no latents must equal, and the writer of old checkpoints."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompt_len, self.answer_len = 6, 4
+        self.backbone = Backbone(
+            vocab_size=13, max_len=6 + 4, d_model=16, num_layers=2, num_heads=2, mlp_ratio=2, dropout=0.0
+        )
+
+    def forward(self, prompt: Tensor, answer: Tensor) -> Tensor:
+        x = self.backbone.embed(torch.cat([prompt, answer[:, :-1]], dim=1))  # (B, Tp+P-1, D)
+        return self.backbone.logits(self.backbone(x)[:, self.prompt_len - 1 :])  # (B, P, V)
+
+    @torch.no_grad()
+    def generate(self, prompt: Tensor) -> Tensor:
+        return greedy_decode(self.backbone, self.backbone.embed(prompt), self.answer_len, use_cache=True)[0]
+
+
+def former_simple(seed: int) -> FormerSimpleTransformer:
+    torch.manual_seed(seed)
+    return FormerSimpleTransformer()
+
+
+def same_state(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize(
+    "kind,overrides", [("simple", {}), ("latent", {"num_latent": 0}), ("recurrent", {"num_latent": 0})]
+)
 @pytest.mark.parametrize("batch", [1, 4])
-def test_zero_latents_is_the_simple_model(build, random_batch, batch, mode):
-    simple, latent = build("simple", seed=3), build(mode, seed=3, num_latent=0)
+def test_zero_latents_is_the_former_simple_model(build, scramble, random_batch, kind, overrides, batch):
+    """No latents in either mode is the plain transformer: its parameters alone, initialised as the
+    former class did for the same seed, and the same logits and answers."""
+    model, reference = build(kind, seed=3, **overrides), former_simple(seed=3)
+    assert same_state(model, reference)
+    scramble(model, 5), scramble(reference, 5)
     prompt, answer = random_batch(batch)
-    assert latent.num_parameters() == simple.num_parameters()
-    assert torch.equal(latent(prompt, answer), simple(prompt, answer))
-    assert latent(prompt, answer).shape == (batch, 4, 13)
-    assert torch.equal(latent.generate(prompt), simple.generate(prompt))
+    assert torch.equal(model(prompt, answer), reference(prompt, answer))
+    assert torch.equal(model.generate(prompt), reference.generate(prompt))
+
+
+def test_a_checkpoint_of_the_former_simple_class_loads_and_predicts_the_same(build, scramble, random_batch, tmp_path):
+    former = scramble(former_simple(seed=0), 1).eval()
+    torch.save({"model": former.state_dict()}, tmp_path / "step.pt")
+    model = build("simple", seed=9).eval()
+    model.load_state_dict(torch.load(tmp_path / "step.pt", weights_only=True)["model"])  # strict
+    prompt, answer = random_batch(16)
+    assert len(former.generate(prompt).unique(dim=0)) > 1, "degenerate test: every prompt got the same answer"
+    assert torch.equal(model(prompt, answer), former(prompt, answer))
+    assert torch.equal(model.generate(prompt), former.generate(prompt))
+
+
+def test_a_zero_latent_pause_checkpoint_with_its_empty_latents_still_loads(build, random_batch):
+    """Pause-mode models with 0 latents used to own an empty (0, D) `latents` parameter."""
+    state = {**build("simple", seed=2).state_dict(), "latents": torch.empty(0, 16)}
+    prompt, answer = random_batch(3)
+    for kind, overrides in (("latent", {"num_latent": 0}), ("simple", {})):
+        model = build(kind, seed=4, **overrides)
+        model.load_state_dict(state)  # strict: the empty tensor is dropped, nothing else is
+        assert torch.equal(model(prompt, answer), build("simple", seed=2)(prompt, answer))
+    with pytest.raises(RuntimeError, match="latents"):  # a real latents tensor is not silently dropped
+        build("simple").load_state_dict({**state, "latents": torch.ones(2, 16)})
 
 
 def test_latents_add_num_latent_times_d_model_parameters(build):
