@@ -23,7 +23,7 @@ from loguru import logger
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.config.build import build_components, build_trainer, choose_precision, resolve_device
-from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTED, RUNNING
+from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, FINISHED, INTERRUPTED, RUNNING
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
@@ -47,6 +47,7 @@ class Resume:
     step: int
     changes: dict[str, list[Any]]
     forced: bool  # some change alters what is computed, allowed by --force
+    tested: bool  # meta.json holds the test-split grade of the checkpoint's step
 
 
 def start(
@@ -96,7 +97,7 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
         plan = distributed.from_main(lambda: _plan_resume(run, overrides, force, held, loaded))
-        if plan.step >= plan.config["train"]["max_steps"]:
+        if plan.step >= plan.config["train"]["max_steps"] and plan.tested:
             distributed.from_main(lambda: _record_resume(run, plan))
             logger.info(f"{run.name} already finished at step {plan.step}; raise train.max_steps with --set to go on")
             return EXIT_OK
@@ -132,7 +133,14 @@ def _plan_resume(
     state = run.checkpointer().newest()
     _check_same_world(run, state)
     loaded["state"] = state
-    return Resume(updated, state["step"] if state else 0, {k: list(v) for k, v in changes.items()}, bool(refused))
+    step = state["step"] if state else 0
+    # A finished run that was never graded (killed during its final test, or older than the test
+    # split) resumes only to be graded.
+    tested = (run.meta().get("test") or {}).get("step") == step
+    if step >= updated["train"]["max_steps"] and not tested:
+        logger.info(f"{run.name} was never graded on its test split at step {step}: grading it now")
+    recorded = {key: list(values) for key, values in changes.items()}
+    return Resume(updated, step, recorded, bool(refused), tested)
 
 
 def _record_resume(run: RunDir, plan: Resume) -> None:
@@ -172,10 +180,11 @@ def _train(
             # A resume purges what an earlier session logged after its checkpoint (all of it, when
             # it stopped before the first); config and HParams belong to the run, written once.
             trainer.metric_logger = TensorBoardLogger(run.path, purge_step=resume.step + 1 if resume else None)
-        status = _fit(trainer, config, parameters, stop_at, first_session=resume is None)
+        status, test = _fit(trainer, config, parameters, stop_at, first_session=resume is None)
         if world.is_main:
             progress = dataclasses.asdict(trainer.state)
-            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps)
+            graded = {"test": _test_record(test, trainer.state.step)} if test is not None else {}
+            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps, **graded)
         trainer_state = trainer.state
         logger.info(
             f"{status} at step {trainer_state.step}: best val/exact_match {trainer_state.best_exact_match:.4f} "
@@ -244,8 +253,11 @@ def _build(
     return trainer, choice, parameters
 
 
-def _fit(trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int | None, first_session: bool) -> str:
-    """`trainer.fit` with its metric logger opened for the session and closed whatever happens."""
+def _fit(
+    trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int | None, first_session: bool
+) -> tuple[str, dict[str, float] | None]:
+    """`trainer.fit` with its metric logger opened for the session and closed whatever happens;
+    a finished run also grades its best checkpoint on the test split (None when it has none)."""
     metric_logger, outcome = trainer.metric_logger, CRASHED
     try:
         if first_session:
@@ -254,7 +266,7 @@ def _fit(trainer: Trainer, config: dict[str, Any], parameters: int, stop_at: int
             )
             metric_logger.start_session(hparams.flat_hparams(config, parameters))
         outcome = trainer.fit(stop_at)
-        return outcome
+        return outcome, trainer.test_best() if outcome == FINISHED else None
     finally:
         _close_logger(metric_logger, trainer.state, outcome)
 
@@ -329,6 +341,16 @@ def _record_crash(run: RunDir, error: BaseException) -> None:
         run.update_meta(status=CRASHED, error=f"{type(error).__name__}: {error}", updated=runs.now())
     except (OSError, runs.RunError) as meta_error:
         logger.error(f"could not record the crash in {runs.META_FILE}: {meta_error}")
+
+
+def _test_record(metrics: dict[str, float], step: int) -> dict[str, Any]:
+    """meta.json's `test`: the test-split figures of best.pt, graded when the run finished at `step`."""
+    return {
+        "step": step,
+        "best_step": metrics["best_step"],
+        "pairs": metrics["pairs"],
+        **{tag.split("/", 1)[1]: value for tag, value in metrics.items() if tag.startswith("test/")},
+    }
 
 
 def _seed_rank_streams(seed: int, rank: int) -> None:
