@@ -205,7 +205,8 @@ def _add_compare_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         type=_fraction,
         default=0.99,
         metavar="ACC",
-        help="val/exact_match whose first reaching is timed (default: 0.99)",
+        help="val/exact_match whose first reaching is timed, read from the validation curve "
+        "(the test split is graded once, at the end) (default: 0.99)",
     )
     parser.add_argument(
         "--out",
@@ -219,11 +220,16 @@ def _add_compare_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
 
 def _add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
     parser.description = (
-        "Exact match of the run's best checkpoint for every (digits of a, digits of b) up to --max-digits; "
-        "writes eval/grid.json and eval/grid.png in the run dir and logs the image to TensorBoard."
+        "Grade the run's best checkpoint on a held-out split (test, the figure of record, or val, which "
+        "chose the checkpoint), then exact match for every (digits of a, digits of b) up to --max-digits; "
+        "writes eval/<split>.json, eval/grid.json and eval/grid.png in the run dir and logs the image to "
+        "TensorBoard."
     )
     _complete_with(
         parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id"), _complete_runs
+    )
+    parser.add_argument(
+        "--split", choices=("test", "val"), default="test", help="held-out split to grade (default: test)"
     )
     parser.add_argument(
         "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"

@@ -291,7 +291,9 @@ def _compare(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
 
 
 def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.core.atomic import atomic_write_json
     from latentrun.report import grid
+    from latentrun.runs import inference
     from latentrun.runs import rundir as runs
     from latentrun.runs.directory import RunDir
 
@@ -301,6 +303,14 @@ def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
         parser.error("--samples must be a positive number")
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
     for run_dir in run_dirs:
+        graded = inference.evaluate_split(run_dir, options.split)
+        split_path = run_dir / "eval" / f"{options.split}.json"
+        split_path.parent.mkdir(exist_ok=True)
+        atomic_write_json(split_path, {"run": run_dir.name, "split": options.split, **graded})
+        print(
+            f"{run_dir.name} {options.split} split ({graded['pairs']} pairs, step {graded['step']}): "
+            f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
+        )
         task, model, state = RunDir(run_dir).trained_model()
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
@@ -310,7 +320,7 @@ def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
         json_path, png_path = grid.write_grid(run_dir, record, cells)
         print(f"{run_dir.name} (step {state['step']})")
         print(grid.format_grid(cells, max_digits))
-        print(f"wrote {json_path} and {png_path}")
+        print(f"wrote {split_path}, {json_path} and {png_path}")
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from latentrun.train.checkpointing import Checkpoints
 from latentrun.train.clipping import GradClipper
 from latentrun.train.components import Components
 from latentrun.train.loggers import MetricLogger
+from latentrun.train.rules import latent_forcing_active
 from latentrun.train.stability import LossGuard
 from latentrun.train.trainer import Trainer, TrainSettings
 
@@ -53,6 +54,9 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTrans
         prompt_len=task.prompt_len,
         answer_len=task.answer_len,
         latent_probe=latent_probe,
+        # Likewise the running-sum embedding: only latent forcing reads it.
+        latent_teacher=latent_forcing_active(config["train"]),
+        digit_places=task.digit_places(),  # read only by position: abacus
     )
 
 

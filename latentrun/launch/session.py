@@ -24,7 +24,7 @@ from loguru import logger
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.config.build import build_components, build_trainer, choose_precision, resolve_device
-from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTED, RUNNING
+from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, FINISHED, INTERRUPTED, RUNNING
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
@@ -48,6 +48,7 @@ class Resume:
     step: int
     changes: dict[str, list[Any]]
     forced: bool  # some change alters what is computed, allowed by --force
+    tested: bool  # meta.json holds the test-split grade of the checkpoint's step
 
 
 def start(
@@ -108,7 +109,7 @@ def resume(run_dir: Path, overrides: list[str], force: bool = False, stop_at: in
     with contextlib.ExitStack() as held:
         loaded: dict[str, Any] = {}
         plan = distributed.from_main(lambda: _plan_resume(run, overrides, force, held, loaded, stop_at))
-        if plan.step >= plan.config["train"]["max_steps"]:
+        if plan.step >= plan.config["train"]["max_steps"] and plan.tested:
             distributed.from_main(lambda: _record_resume(run, plan))
             logger.info(f"{run.name} already finished at step {plan.step}; raise train.max_steps with --set to go on")
             return EXIT_OK
@@ -157,7 +158,13 @@ def _plan_resume(
             f"or leave --stop-at out to train on to train.max_steps ({updated['train']['max_steps']})"
         )
     loaded["state"] = state
-    return Resume(updated, step, {k: list(v) for k, v in changes.items()}, bool(refused))
+    # A finished run that was never graded (killed during its final test, or older than the test
+    # split) resumes only to be graded.
+    tested = (run.meta().get("test") or {}).get("step") == step
+    if step >= updated["train"]["max_steps"] and not tested:
+        logger.info(f"{run.name} was never graded on its test split at step {step}: grading it now")
+    recorded = {key: list(values) for key, values in changes.items()}
+    return Resume(updated, step, recorded, bool(refused), tested)
 
 
 def _record_resume(run: RunDir, plan: Resume) -> None:
@@ -198,10 +205,11 @@ def _train(
                 processes = f", {world.world_size} processes" if world.world_size > 1 else ""
                 logger.info(f"run {run.name}: {parameters:,} parameters on {device}{processes}")
 
-        status = _fit(trainer, config, parameters, stop_at, resume is None, begin)
+        status, test = _fit(trainer, config, parameters, stop_at, resume is None, begin)
         if world.is_main:
             progress = dataclasses.asdict(trainer.state)
-            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps)
+            graded = {"test": _test_record(test, trainer.state.step)} if test is not None else {}
+            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps, **graded)
         trainer_state = trainer.state
         best = (
             f"best val/exact_match {trainer_state.best_exact_match:.4f} (step {trainer_state.best_step})"
@@ -281,8 +289,9 @@ def _fit(
     stop_at: int | None,
     first_session: bool,
     begin: Callable[[], None],
-) -> str:
-    """`trainer.fit` with its metric logger opened for the session and closed whatever happens.
+) -> tuple[str, dict[str, float] | None]:
+    """`trainer.fit` with its metric logger opened for the session and closed whatever happens;
+    a finished run also grades its best checkpoint on the test split (None when it has none).
 
     `begin` marks the run running only once the session's records are on disk: a run killed right
     after (the out-of-memory killer) still shows in TensorBoard's HParams, as a session that never ended.
@@ -297,7 +306,7 @@ def _fit(
         metric_logger.flush()
         begin()
         outcome = trainer.fit(stop_at)
-        return outcome
+        return outcome, trainer.test_best() if outcome == FINISHED else None
     finally:
         _close_logger(metric_logger, trainer.state, outcome)
 
@@ -380,6 +389,16 @@ def _record_crash(run: RunDir, error: BaseException) -> None:
         run.update_meta(status=CRASHED, error=f"{type(error).__name__}: {error}", updated=runs.now())
     except (OSError, runs.RunError) as meta_error:
         logger.error(f"could not record the crash in {runs.META_FILE}: {meta_error}")
+
+
+def _test_record(metrics: dict[str, float], step: int) -> dict[str, Any]:
+    """meta.json's `test`: the test-split figures of best.pt, graded when the run finished at `step`."""
+    return {
+        "step": step,
+        "best_step": metrics["best_step"],
+        "pairs": metrics["pairs"],
+        **{tag.split("/", 1)[1]: value for tag, value in metrics.items() if tag.startswith("test/")},
+    }
 
 
 def _seed_rank_streams(seed: int, rank: int) -> None:

@@ -18,17 +18,27 @@ the plain transformer (the backbone's parameters alone, initialised as the backb
 With `latent_probe`, a linear probe reads each latent's final hidden state as the digits of a
 number of `answer_len` digits (least significant first): step supervision trains latent k to hold
 the running sum of long multiplication after k digits of b (see latentrun/task/supervision.py).
+
+With `latent_teacher` (recurrent mode), training may *teacher-force* the latents: instead of the
+projection of latent k-1's state, latent k (k >= 1) is fed an embedding of the digits its
+predecessor is supervised to hold, the true running sum a × (b mod 10^k). The embedding is a sum of
+one learned vector per (place, digit), a linear code of the digits' one-hot encoding: the same
+family the linear probe reads out of a state and the linear latent_proj writes into an input, so a
+free-running input that carries the right running sum can sit where the teacher-forced one did.
+When every latent is forced, nothing in the chain waits for a pass before it: the prompt runs
+once, then all latents and the answer run in one parallel pass (two backbone calls instead of L+1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
 
 LATENT_MODES = ("pause", "recurrent")
 DIGITS = 10  # classes of a probe digit
@@ -52,6 +62,10 @@ class LatentTransformer(nn.Module):
         prompt_len: int,
         answer_len: int,
         latent_probe: bool,
+        position: str,
+        abacus_max_offset: int,
+        latent_teacher: bool = False,
+        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if num_latent < 0:
@@ -71,6 +85,8 @@ class LatentTransformer(nn.Module):
             num_heads=num_heads,
             mlp_ratio=mlp_ratio,
             dropout=dropout,
+            places=abacus_places(position, digit_places, num_latent),
+            max_place_offset=abacus_max_offset,
         )
         # With no latents nothing is created beyond the backbone: no empty `latents` parameter, so the
         # state_dict (and the initialisation) is exactly the plain transformer's.
@@ -82,6 +98,12 @@ class LatentTransformer(nn.Module):
             nn.init.normal_(self.latent_proj.weight, mean=0.0, std=0.02)
             nn.init.zeros_(self.latent_proj.bias)
         self.probe = nn.Linear(d_model, answer_len * DIGITS) if latent_probe and num_latent > 0 else None
+        self.latent_teacher: nn.Embedding | None = None
+        if latent_teacher:  # built last, so every other parameter keeps its initialisation
+            if latent_mode != "recurrent" or num_latent < 2:
+                raise ValueError("latent_teacher needs latent_mode 'recurrent' and num_latent >= 2")
+            self.latent_teacher = nn.Embedding(answer_len * DIGITS, d_model)  # row place·10 + digit
+            nn.init.normal_(self.latent_teacher.weight, mean=0.0, std=0.02)
         self.register_load_state_dict_pre_hook(_drop_empty_latents)
 
     # ---- the latent positions ---------------------------------------------------------------
@@ -107,18 +129,67 @@ class LatentTransformer(nn.Module):
             prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+k+1, D)
         return (pending if cache is not None else prefix), states
 
+    def teacher_inputs(self, digits: Tensor) -> Tensor:
+        """Teacher-forced latent inputs (B, F, D) from running-sum digits (B, F, P), least
+        significant first: the sum over places of that place's embedding of its digit."""
+        assert self.latent_teacher is not None, "teacher_inputs needs a model built with latent_teacher"
+        places = torch.arange(digits.size(-1), device=digits.device) * DIGITS  # (P,)
+        return self.latent_teacher(digits + places).sum(dim=-2)  # (B, F, P, D) -> (B, F, D)
+
+    def _think_forced(
+        self, prompt: Tensor, cache: KVCache | GradKVCache, forced: Tensor, mask: Tensor | None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The recurrent chain with latents 1..F fed their true running sums (F = min(forced.size(1),
+        L - 1)); returns (pending, outputs). `forced` (B, >=F, P) holds the digits, `mask` (B, >=F)
+        says which (example, latent) is forced, None meaning all. A latent whose input is known
+        needs no pass before it, so with `mask` None the prompt runs, then every latent waits in
+        `pending` (B, L, D) for one pass with the answer; with a mask each latent runs alone.
+        `outputs` are the final hidden states of what ran, in order, (B, T_i, D) each."""
+        num_forced = min(forced.size(1), self.num_latent - 1)
+        teacher = self.teacher_inputs(forced[:, :num_forced])  # (B, F, D)
+        pending, outputs = self.backbone.embed(prompt), []  # (B, Tp, D)
+        for k in range(self.num_latent):
+            if 1 <= k <= num_forced and mask is None:
+                pending = torch.cat([pending, teacher[:, k - 1 : k]], dim=1)  # known without a pass
+                continue
+            h = self.backbone(pending, cache)  # (B, T, D)
+            outputs.append(h)
+            pending = self.latent_proj(h[:, -1:])  # (B, 1, D): latent k's free-running input
+            if 1 <= k <= num_forced and mask is not None:
+                pending = torch.where(mask[:, k - 1, None, None], teacher[:, k - 1 : k], pending)
+        return pending, outputs
+
     # ---- training and decoding ----------------------------------------------------------------
-    def forward(self, prompt: Tensor, answer: Tensor, with_probe: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        prompt: Tensor,
+        answer: Tensor,
+        with_probe: bool = False,
+        forced_latents: Tensor | None = None,
+        forced_mask: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt, the
         latents and answer[:, :i]; answer[:, -1] is never read.
 
         `with_probe` also returns the probe's reading of every latent, (B, L, P, 10) logits over the
         digits of a number, least significant first (the model needs `latent_probe`).
+        `forced_latents` (B, F, P), the digits of the running sums a × (b mod 10^k) for k = 1..F,
+        teacher-forces latents 1..min(F, L-1) (the model needs `latent_teacher`); `forced_mask`
+        (B, F) bool picks which (example, latent) is forced, None meaning every one.
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        self.backbone.draw_place_offset()
         B, Tp, L, P = prompt.size(0), self.prompt_len, self.num_latent, self.answer_len
         answer_in = self.backbone.embed(answer[:, :-1])  # (B, P-1, D)
-        if self.latent_mode == "pause" or L == 0:
+        if forced_latents is not None:
+            if self.latent_teacher is None:
+                raise ValueError("forced_latents needs a model built with latent_teacher (train.latent_forcing)")
+            cache = self.backbone.new_cache(B, differentiable=torch.is_grad_enabled())
+            pending, outputs = self._think_forced(prompt, cache, forced_latents, forced_mask)
+            outputs.append(self.backbone(torch.cat([pending, answer_in], dim=1), cache))
+            h = torch.cat(outputs, dim=1)  # (B, Tp+L+P-1, D)
+            states = h[:, Tp : Tp + L]  # (B, L, D)
+        elif self.latent_mode == "pause" or L == 0:
             h = self.backbone(torch.cat([self._think(prompt, None)[0], answer_in], dim=1))  # (B, Tp+L+P-1, D)
             states = h[:, Tp : Tp + L]  # (B, L, D)
         else:

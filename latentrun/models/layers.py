@@ -9,6 +9,7 @@ nh heads, hs head size.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -187,6 +188,8 @@ class Backbone(nn.Module):
         num_heads: int,
         mlp_ratio: int,
         dropout: float,
+        places: Sequence[int] | None = None,
+        max_place_offset: int = 0,
     ) -> None:
         super().__init__()
         if d_model % num_heads != 0:
@@ -201,6 +204,26 @@ class Backbone(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("proj.weight"):  # residual outputs: keep the stream's variance flat in depth
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
+        self.places: Tensor
+        self.place_offset: Tensor
+        self.wae: nn.Embedding | None = None  # place-value (Abacus) embeddings; built last, so the rest keeps its initialisation
+        if places is not None:
+            if len(places) != max_len:
+                raise ValueError(f"places must give one id per position ({max_len}), got {len(places)}")
+            self.register_buffer("places", torch.tensor(places, dtype=torch.long), persistent=False)  # (max_len,)
+            self.register_buffer("place_offset", torch.zeros((), dtype=torch.long), persistent=False)
+            self.max_place_offset = max_place_offset
+            self.wae = nn.Embedding(max(places) + max_place_offset + 1, d_model)  # row 0: not a digit
+            nn.init.normal_(self.wae.weight, mean=0.0, std=0.02)
+
+    def draw_place_offset(self) -> None:
+        """Before each training forward pass: one random shift of every digit's place id for the
+        whole batch, uniform in 0..max_place_offset (McLeish et al. 2024), so that the ids of
+        places beyond the trained operand lengths get trained too. Drawn from the global torch CPU
+        generator, which checkpoints save, so a resumed run draws the same shifts; it holds for
+        every backbone call of the pass (recurrent latents run several). Evaluation uses no shift."""
+        if self.wae is not None and self.training and self.max_place_offset > 0:
+            self.place_offset.fill_(int(torch.randint(0, self.max_place_offset + 1, ())))
 
     def embed(self, tokens: Tensor) -> Tensor:
         """Token ids (B, T) → embeddings (B, T, D), without positions (forward adds those)."""
@@ -232,11 +255,34 @@ class Backbone(nn.Module):
         if start + T > self.max_len:
             raise ValueError(f"sequence of {start + T} positions exceeds the {self.max_len} it was built for")
         x = x + self.wpe(torch.arange(start, start + T, device=x.device))  # (B, T, D)
+        if self.wae is not None:
+            ids = self.places[start : start + T]  # (T,)
+            if self.training:
+                ids = torch.where(ids > 0, ids + self.place_offset, 0)
+            x = x + self.wae(ids)  # (B, T, D)
         for block in self.blocks:
             x = block(x, cache)
         if cache is not None:
             cache.advance(T)
         return self.ln_f(x)
+
+
+POSITIONS = ("learned", "abacus")
+
+
+def abacus_places(
+    position: str, digit_places: tuple[Sequence[int], Sequence[int]] | None, num_latent: int = 0
+) -> list[int] | None:
+    """The Backbone's place ids (max_len,) for `position` 'abacus', None for 'learned': the
+    prompt's, 0 for each latent slot, then the answer's (answer digit i sits at Tp + L + i)."""
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {', '.join(POSITIONS)}, got {position!r}")
+    if position == "learned":
+        return None
+    if digit_places is None:
+        raise ValueError("position 'abacus' needs the task's digit_places")
+    prompt_places, answer_places = digit_places
+    return [*prompt_places, *[0] * num_latent, *answer_places]
 
 
 def greedy_decode(

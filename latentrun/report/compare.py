@@ -1,10 +1,12 @@
 """`compare`: the efficiency analysis of runs side by side.
 
 Every number is read back from what the runs left: parameters and validation metrics from the best
-checkpoint (the weights `predict` uses), curves, time and throughput from the TensorBoard events,
+checkpoint (the weights `predict` uses), its test-split figures (the figure of record, graded once
+when the run finished), curves, time and throughput from the TensorBoard events,
 steps from meta.json, and FLOPs counted on the model the config builds. Runs whose configs differ
 only in seed (and in settings that don't change what is computed) form one group, reported as
-mean ± sample standard deviation.
+mean ± sample standard deviation. Time to a target accuracy is read from the validation curve:
+the test split is graded only at the end, so it has no curve.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ def _metrics(target: float) -> list[_Metric]:
         _Metric("parameters", "parameters", lambda v: f"{v:,.0f}"),
         _Metric("best_step", "best checkpoint step", lambda v: f"{v:,.0f}"),
         _Metric("val_loss", "val/loss", lambda v: f"{v:.4f}"),
+        _Metric("test_exact_match", "test/exact_match (record)", lambda v: f"{v:.4f}"),
+        _Metric("test_digit_accuracy", "test/digit_accuracy", lambda v: f"{v:.4f}"),
         _Metric("exact_match", "val/exact_match", lambda v: f"{v:.4f}"),
         _Metric("digit_accuracy", "val/digit_accuracy", lambda v: f"{v:.4f}"),
         _Metric("exact_match_per_million_params", "exact match per M params", lambda v: f"{v:.4g}"),
         _Metric("loss_x_params", "val/loss x params", lambda v: f"{v:,.0f}"),
-        _Metric("steps_to_target", f"steps to exact match {target:g}", lambda v: f"{v:,.0f}"),
-        _Metric("seconds_to_target", f"train s to exact match {target:g}", lambda v: f"{v:.1f}"),
+        _Metric("steps_to_target", f"steps to val exact match {target:g}", lambda v: f"{v:,.0f}"),
+        _Metric("seconds_to_target", f"train s to val exact match {target:g}", lambda v: f"{v:.1f}"),
         _Metric("steps", "steps trained", lambda v: f"{v:,.0f}"),
         _Metric("elapsed_seconds", "train wall time (s)", lambda v: f"{v:.1f}"),
         _Metric("train_flops", "training FLOPs", lambda v: f"{v:.3g}"),
@@ -83,6 +87,8 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
         "parameters": parameters,
         "best_step": best["step"] if best is not None else None,
         "val_loss": val_loss,
+        "test_exact_match": _last(scalars, "test/exact_match"),
+        "test_digit_accuracy": _last(scalars, "test/digit_accuracy"),
         "exact_match": exact,
         "digit_accuracy": metrics.get("val/digit_accuracy"),
         "exact_match_per_million_params": exact / (parameters / 1e6) if exact is not None else None,
@@ -319,6 +325,12 @@ def _times(ratio: float) -> str:
 
 def _name(group: dict[str, Any]) -> str:
     return f"{group['label']} ({group['model']})"
+
+
+def _last(scalars: dict[str, list[tuple[int, float]]], tag: str) -> float | None:
+    """The latest value of a tag, None when the run never logged it (test/* before it finished)."""
+    points = scalars.get(tag)
+    return points[-1][1] if points else None
 
 
 def _read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from latentrun.core.registry import LOSSES
+from latentrun.runs.directory import RunDir
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
+from latentrun.train.metrics import evaluate
+
+SPLITS = ("test", "val")
 
 
 def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str]) -> list[int]:
@@ -25,3 +31,20 @@ def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str])
     batch = task.encode(a, b).to(device)
     with torch.no_grad():
         return task.decode(model.generate(batch.prompt)).tolist()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+
+
+def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[str, float | int]:
+    """The run's best checkpoint graded on its `test` or `val` split: exact match, digit accuracy
+    and loss (latent accuracy with a probe), with the step of the weights and the number of pairs.
+
+    The test split is the figure of record; val is what chose the checkpoint, so its figure is optimistic.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    run = RunDir(run_dir)
+    task, model, state = run.trained_model()
+    config = run.config()
+    pairs = task.split(split)
+    device = next(model.parameters()).device
+    metrics = evaluate(model, pairs, LOSSES.build(config["loss"]), batch_size, device, task.operand_width, split)
+    return {**{tag.split("/", 1)[1]: value for tag, value in metrics.items()}, "step": state["step"], "pairs": len(pairs)}

@@ -132,6 +132,18 @@ class MultiplicationTask:
         )
         return Batch(a, b, prompt, self._digits(a * b, self.product_width))
 
+    def digit_places(self) -> tuple[list[int], list[int]]:
+        """Place ids of the prompt's and the answer's positions, for place-value position embeddings
+        (Abacus): 1 + the power of ten a position's digit stands for within its operand or the
+        product, 0 for `*` and `=`. Fields have fixed widths, so the ids depend on the position only."""
+
+        def field(width: int) -> list[int]:
+            places = list(range(1, width + 1))  # least significant first
+            return places if self.lsb_first else places[::-1]
+
+        operand = field(self.operand_width)
+        return operand + [0] + operand + [0], field(self.product_width)
+
     def decode(self, digits: Tensor) -> Tensor:
         """(B, W) digit tokens in the task's order → (B,) integers; padding reads as 0."""
         ordered = digits if self.lsb_first else digits.flip(1)

@@ -31,6 +31,9 @@ class Checkpoints(Protocol):
         """Keep `state()` (weights, step, metrics) as the best so far; rank 0 alone builds and
         writes it, no collective."""
 
+    def best(self) -> State | None:
+        """The best state saved so far (weights, step, metrics), or None before the first evaluation."""
+
     def newest_before(self, step: int) -> tuple[str, State] | None:
         """(file name, state) of the newest loadable regular checkpoint before `step`, for a
         rollback; None when there is none."""

@@ -14,13 +14,20 @@ from latentrun.task.supervision import latent_hits, supervised_readings
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: Batch, loss_fn: Callable, batch_size: int, device: torch.device, operand_width: int
+    model: nn.Module,
+    split: Batch,
+    loss_fn: Callable,
+    batch_size: int,
+    device: torch.device,
+    operand_width: int,
+    prefix: str = "val",
 ) -> dict[str, float]:
     """Metrics of `model` on a split, in eval mode; restores the model's train/eval mode after.
 
-    val/loss is the loss on the product alone, so that it compares across models; a model with a
-    probe also gets val/latent_accuracy, the fraction of supervised latents whose running sum the
-    probe reads entirely right.
+    Tags are `{prefix}/...`: `val` while training picks the best checkpoint, `test` for the figure
+    of record. {prefix}/loss is the loss on the product alone, so that it compares across models; a
+    model with a probe also gets {prefix}/latent_accuracy, the fraction of supervised latents whose
+    running sum the probe reads entirely right. Latents always run free (no teacher forcing).
     """
     was_training = model.training
     model.eval()
@@ -44,10 +51,10 @@ def evaluate(
     finally:
         model.train(was_training)
     metrics = {
-        "val/loss": loss_total / len(split),
-        "val/exact_match": exact / len(split),
-        "val/digit_accuracy": digits_right / digits_total,
+        f"{prefix}/loss": loss_total / len(split),
+        f"{prefix}/exact_match": exact / len(split),
+        f"{prefix}/digit_accuracy": digits_right / digits_total,
     }
     if probed:
-        metrics["val/latent_accuracy"] = latents_right / latents_total
+        metrics[f"{prefix}/latent_accuracy"] = latents_right / latents_total
     return metrics

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from latentrun.task.multiplication import Batch
-from latentrun.task.supervision import supervised_readings
+from latentrun.task.supervision import running_sum_targets, supervised_readings
 from latentrun.train.losses import LossOutput
 
 
@@ -42,17 +42,40 @@ def scheduled_answer(model: nn.Module, batch: Batch, ratio: float) -> Tensor:
     return torch.where(keep_true.to(batch.answer.device), batch.answer, own_predictions(model, batch.prompt))
 
 
+def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, Tensor]:
+    """Model arguments that teacher-force the latents with probability `ratio`: the digits of the
+    running sums a × (b mod 10^k), k = 1..operand_width (B, W, P), and which (example, latent) to
+    force (B, W), drawn like scheduled sampling's coins from the checkpointed global CPU generator.
+    No arguments at ratio 0 and no coins at ratio 1 (every latent forced: the parallel pass)."""
+    if ratio <= 0.0:
+        return {}
+    digits = running_sum_targets(batch.a, batch.b, operand_width, batch.answer.size(1))  # (B, W, P)
+    if ratio >= 1.0:
+        return {"forced_latents": digits}
+    mask = torch.rand(digits.shape[:2]) < ratio  # (B, W)
+    return {"forced_latents": digits, "forced_mask": mask.to(digits.device)}
+
+
 def step_loss(
-    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, *, teacher_forcing: float, operand_width: int
+    model: nn.Module,
+    loss_fn: Callable[..., LossOutput],
+    batch: Batch,
+    *,
+    teacher_forcing: float,
+    operand_width: int,
+    latent_forcing: float = 0.0,
 ) -> LossOutput:
     """The loss of one training batch, with gradients.
 
     `teacher_forcing` is the probability of feeding a true product digit (1 skips scheduled
     sampling entirely). With `loss_fn.latent_supervision_weight` > 0 the model's probe reads the
-    first min(num_latent, operand_width) latents and the loss adds their running-sum term.
+    first min(num_latent, operand_width) latents and the loss adds their running-sum term;
+    `latent_forcing` is then the probability of feeding a latent its predecessor's true running
+    sum instead of the predecessor's state (0: free-running latents, as evaluation runs them).
     """
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
     if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
-    logits, probe_logits = model(batch.prompt, answer_in, with_probe=True)  # (B, P, V), (B, L, P, 10)
+    forcing = forced_latents(batch, latent_forcing, operand_width)
+    logits, probe_logits = model(batch.prompt, answer_in, with_probe=True, **forcing)  # (B, P, V), (B, L, P, 10)
     return loss_fn(logits, batch.answer, *supervised_readings(probe_logits, batch.a, batch.b, operand_width))

@@ -3,6 +3,9 @@ validating a config imports this, not the training loop."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from latentrun.core.rules import CrossProblem, Sections
 
 
@@ -20,16 +23,45 @@ def cross_problems(sections: Sections) -> list[CrossProblem]:
                 )
             )
     if train is not None:
-        tf = train["teacher_forcing"]
-        if tf["end_step"] < tf["start_step"]:
-            found.append(
-                CrossProblem(
-                    [
-                        ("train", "teacher_forcing", "end_step"),
-                        ("train", "teacher_forcing", "start_step"),
-                        ("train", "teacher_forcing"),
-                    ],
-                    f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+        for schedule in ("teacher_forcing", "latent_forcing"):
+            tf = train[schedule]
+            if tf["end_step"] < tf["start_step"]:
+                found.append(
+                    CrossProblem(
+                        [("train", schedule, "end_step"), ("train", schedule, "start_step"), ("train", schedule)],
+                        f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+                    )
                 )
-            )
+        if model is not None and loss is not None:
+            found += _latent_forcing_problems(model, loss, train)
     return found
+
+
+def latent_forcing_active(train: Mapping[str, Any]) -> bool:
+    """Whether `train.latent_forcing` ever forces a latent (its defaults, all 0, never do)."""
+    lf = train["latent_forcing"]
+    return lf["start_step"] > 0 or lf["end_step"] > 0 or lf["min_ratio"] > 0
+
+
+def _latent_forcing_problems(model: Mapping, loss: Mapping, train: Mapping) -> list[CrossProblem]:
+    """Latent forcing feeds a latent its true running sum: only recurrent latents have an input to
+    replace, only step supervision makes a latent hold a running sum, and latent 0 has none before it."""
+    if not latent_forcing_active(train):
+        return []
+    needs = []
+    if model.get("latent_mode") != "recurrent":
+        needs.append(("model", "latent_mode"))
+    if model.get("num_latent", 0) < 2:
+        needs.append(("model", "num_latent"))
+    if loss.get("latent_supervision_weight", 0) <= 0:
+        needs.append(("loss", "latent_supervision_weight"))
+    if not needs:
+        return []
+    shown = "".join(f", {key[1]} {model.get(key[1], loss.get(key[1]))}" for key in needs)
+    return [
+        CrossProblem(
+            [("train", "latent_forcing"), *needs, ("model", "name")],
+            "latent forcing needs a latent_transformer with latent_mode recurrent, num_latent >= 2 and "
+            f"loss.latent_supervision_weight > 0 (model is {model['name']}{shown})",
+        )
+    ]

@@ -7,6 +7,7 @@ rate, and after a streak a rollback to an earlier checkpoint), and the trainer c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import signal
@@ -46,11 +47,13 @@ class TrainSettings:
     log_every: int
     compile: bool
     teacher_forcing: TeacherForcing
+    latent_forcing: TeacherForcing  # the same closed form, for recurrent latents' inputs
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> TrainSettings:
         values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
         values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
+        values["latent_forcing"] = TeacherForcing(**section["latent_forcing"])
         return cls(**values)
 
 
@@ -180,6 +183,27 @@ class Trainer:
     def _best_state(self, metrics: dict[str, float]) -> State:
         return {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
 
+    def test_best(self) -> dict[str, float] | None:
+        """The figure of record: the weights of best.pt (chosen on the validation split) graded on
+        the test split, logged as test/* at the current step; None when no evaluation ever wrote
+        best.pt. Rank 0 only: like save_best, not a collective."""
+        best = self.checkpointer.best() if self.rank == 0 else None
+        if best is None:
+            return None
+        model = copy.deepcopy(getattr(self.model, "module", self.model))  # a DDP replica's own module
+        model.load_state_dict(best["model"])
+        split = self.task.split("test")
+        metrics = evaluate(
+            model, split, self.loss_fn, self.settings.eval_batch_size, self.device, self.task.operand_width, "test"
+        )
+        for tag, value in metrics.items():
+            self.metric_logger.add_scalar(tag, value, self.state.step)
+        logger.info(
+            f"test ({len(split)} pairs, best.pt from step {best['step']}): exact_match {metrics['test/exact_match']:.4f} "
+            f"digit_accuracy {metrics['test/digit_accuracy']:.4f}"
+        )
+        return {**metrics, "best_step": best["step"], "pairs": len(split)}
+
     # ---- the loop -------------------------------------------------------------------------
     def train_step(self, step: int) -> StepResult:
         """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
@@ -192,6 +216,7 @@ class Trainer:
                 batch,
                 teacher_forcing=self.settings.teacher_forcing(step),
                 operand_width=self.task.operand_width,
+                latent_forcing=self.settings.latent_forcing(step),
             )
         loss = output.loss.detach()
         latent_loss, grad_norm, threshold = None, None, self.clipper.threshold()
@@ -326,6 +351,8 @@ class Trainer:
         log.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
         if getattr(self.loss_fn, "latent_supervision_weight", 0) > 0 and count:
             log.add_scalar("train/latent_loss", mean_latent_loss, step)
+        if getattr(self.model, "latent_teacher", None) is not None:
+            log.add_scalar("train/latent_forcing", self.settings.latent_forcing(step), step)
         if result.grad_norm is not None:
             log.add_scalar("train/grad_norm", grad_norm, step)
         log.add_scalar("train/clip_threshold", result.clip_threshold, step)

@@ -11,6 +11,7 @@ import pytest
 
 from latentrun import config
 from latentrun.config import ConfigError, reader
+from latentrun.train import rules as train_rules
 
 FULL = """\
 experiment: full_run
@@ -78,6 +79,8 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
         "num_heads": 8,
         "mlp_ratio": 4,
         "dropout": 0.0,
+        "position": "learned",
+        "abacus_max_offset": 10,
         "num_latent": 8,
         "latent_mode": "pause",
     }
@@ -98,7 +101,16 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
 def test_registry_defaults_follow_the_chosen_entry(tmp_path):
     cfg = config.load(write(tmp_path, "model: {name: simple_transformer}\nloss: {name: combined}\n"))
     assert "num_latent" not in cfg["model"]
-    assert list(cfg["model"]) == ["name", "d_model", "num_layers", "num_heads", "mlp_ratio", "dropout"]
+    assert list(cfg["model"]) == [
+        "name",
+        "d_model",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "dropout",
+        "position",
+        "abacus_max_offset",
+    ]
     assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
 
 
@@ -278,7 +290,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent, latent_mode",
+        "mlp_ratio, dropout, num_latent, latent_mode, position, abacus_max_offset",
     ]
 
 
@@ -553,3 +565,26 @@ def test_config_error_pickles():
     err = ConfigError(["a.yaml:1: seed: bad", "line\nbreak"])
     assert err.problems[1] == "line\\nbreak"
     assert pickle.loads(pickle.dumps(err)).problems == err.problems
+
+
+def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(tmp_path):
+    train = config.load(write(tmp_path, "seed: 1\n"))["train"]
+    assert train["latent_forcing"] == {"schedule": "linear", "start_step": 0, "end_step": 0, "min_ratio": 0.0}
+    assert not train_rules.latent_forcing_active(train)
+    good = (
+        "model: {name: latent_transformer, num_latent: 3, latent_mode: recurrent}\n"
+        "loss: {name: combined, latent_supervision_weight: 2}\n"
+        "train:\n  latent_forcing: {start_step: 100, end_step: 200}\n"
+    )
+    assert train_rules.latent_forcing_active(config.load(write(tmp_path, good))["train"])
+    path, found = problems_in(tmp_path, good.replace("recurrent", "pause"))
+    assert found == [
+        f"{path}:4: train.latent_forcing: latent forcing needs a latent_transformer with latent_mode recurrent, "
+        "num_latent >= 2 and loss.latent_supervision_weight > 0 (model is latent_transformer, latent_mode pause)"
+    ]
+    path, found = problems_in(tmp_path, good.replace("latent_supervision_weight: 2", "accuracy_weight: 1"))
+    assert len(found) == 1 and "latent_supervision_weight 0.0" in found[0]
+    path, found = problems_in(tmp_path, good.replace("start_step: 100", "start_step: 300"))
+    assert found == [f"{path}:4: train.latent_forcing.end_step: end_step (200) must be >= start_step (300)"]
+    off = config.load(write(tmp_path, "train:\n  latent_forcing: {min_ratio: 0.0}\n"))
+    assert not train_rules.latent_forcing_active(off["train"])  # an explicit off needs nothing

@@ -34,11 +34,26 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
     )
     resolved = [config.load(root / f"{name}.yaml") for name in names]
     for other in resolved[1:]:
-        changed = {key.split(".")[0] for key in config.diff(resolved[0], other)}
+        # Latent forcing exists only for supervised recurrent latents, so a plain twin cannot share it.
+        changed = {
+            key.split(".")[0] for key in config.diff(resolved[0], other) if not key.startswith("train.latent_forcing")
+        }
         assert changed <= {"experiment", "model", "loss"}, changed
         assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
     counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
     assert max(counts) / min(counts) < 1.1, counts
+
+
+def test_best_4digit_twins_share_data_optimizer_and_budget():
+    """best_4digit_simple is best_4digit without latents: same data, optimizer, schedule and steps."""
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    latent, simple = (config.load(root / f"{name}.yaml") for name in ("best_4digit", "best_4digit_simple"))
+    for section in ("dataset", "optimizer", "scheduler"):
+        assert latent[section] == simple[section], section
+    train_diff = config.diff(latent["train"], simple["train"])
+    assert all(key.startswith("latent_forcing.") for key in train_diff), train_diff
+    counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in (latent, simple)]
+    assert max(counts) <= 1_000_000, counts
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)

@@ -13,7 +13,7 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "experime
 ENTRIES = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
 # The keyword arguments config/build.py passes beside each section: supplied by the runner, not the config.
 RUNTIME = {
-    "model": {"vocab_size", "prompt_len", "answer_len", "latent_probe"},
+    "model": {"vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher", "digit_places"},
     "dataset": {"seed"},
     "loss": set(),
     "optimizer": {"model"},
@@ -62,7 +62,15 @@ def test_constructor_parameters_and_schema_agree_both_ways(kind, name):
 def runtime_for(kind: str) -> dict:
     """Small stand-ins for what the runner passes beside a section of `kind`."""
     if kind == "model":
-        return {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "latent_probe": False}
+        places = ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4])
+        return {
+            "vocab_size": 13,
+            "prompt_len": 6,
+            "answer_len": 4,
+            "latent_probe": False,
+            "latent_teacher": False,
+            "digit_places": places,
+        }
     if kind == "dataset":
         return {"seed": 0}
     if kind == "optimizer":

@@ -5,7 +5,7 @@ import signal
 import time
 
 import pytest
-from helpers import assert_states_equal, final_state, only_run, run_cli, run_process, scalars
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
 from latentrun.runs import checkpoint
 
@@ -114,3 +114,49 @@ def test_resuming_with_another_thread_count_warns_that_exactness_is_lost(tmp_pat
     log = (run_dir / "train.log").read_text()
     assert "ran with 1 CPU thread(s) and resumes with 2" in log and "--set train.num_threads=1" in log
     assert json.loads((run_dir / "meta.json").read_text())["threads"] == 2
+
+
+LATENT_FORCING = [
+    "--set",
+    "model.latent_mode=recurrent",
+    "--set",
+    "model.num_latent=3",
+    "--set",
+    "model.dropout=0.1",
+    "--set",
+    "loss.latent_supervision_weight=1",
+    "--set",
+    "train.latent_forcing.start_step=10",
+    "--set",
+    "train.latent_forcing.end_step=30",
+]
+
+
+@pytest.mark.parametrize("stop_at", [7, 22])
+def test_resume_is_bitwise_with_teacher_forced_latents_annealed_to_free_running(tmp_path, smoke, stop_at):
+    """Steps 1-10 run every latent forced in one parallel pass, 11-29 draw a coin per latent from
+    saved state, 30-40 run free: stop in the parallel phase and inside the annealing window."""
+    assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *LATENT_FORCING, *FAST) == 0
+    straight = only_run(tmp_path / "straight")
+    assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *LATENT_FORCING, *FAST, "--stop-at", stop_at) == 0
+    resumed = only_run(tmp_path / "resumed")
+    assert run_cli("--resume", resumed) == 0
+
+    assert_states_equal(final_state(straight, 40), final_state(resumed, 40))
+    for tag in ("train/loss", "train/latent_loss", "train/latent_forcing", "val/exact_match", "test/exact_match"):
+        assert scalars(resumed, tag) == scalars(straight, tag), tag
+    ratios = dict(scalars(straight, "train/latent_forcing"))
+    assert ratios[10] == 1.0 and 0.0 < ratios[22] < 1.0 and ratios[30] == 0.0 and ratios[40] == 0.0
+
+
+def test_resume_is_bitwise_with_abacus_positions_and_their_random_shifts(tmp_path, smoke):
+    abacus = ["--set", "model.position=abacus", "--set", "model.abacus_max_offset=4", "--set", "model.dropout=0.1"]
+    assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *abacus, *FAST) == 0
+    straight = only_run(tmp_path / "straight")
+    assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *abacus, *FAST, "--stop-at", 13) == 0
+    resumed = only_run(tmp_path / "resumed")
+    assert run_cli("--resume", resumed) == 0
+    assert "backbone.wae.weight" in final_state(straight, 40)["model"]
+    assert_states_equal(final_state(straight, 40), final_state(resumed, 40))
+    for tag in ("train/loss", "val/exact_match", "test/exact_match"):
+        assert scalars(resumed, tag) == scalars(straight, tag), tag

@@ -178,7 +178,8 @@ def test_tensorboard_finds_scalars_and_hparams_one_entry_per_run(launch):
     assert start.hparams["model.name"].string_value == "latent_transformer"
     assert start.hparams["optimizer.lr"].number_value == 0.001
     assert start.hparams["parameters"].number_value == json.loads((smoke / "meta.json").read_text())["parameters"]
-    assert metadata.SESSION_END_INFO_TAG not in content[launch["runs"]["victim"].name]  # killed: never ended
+    # Killed: never ended (and, killed early enough, never started a session either).
+    assert metadata.SESSION_END_INFO_TAG not in content.get(launch["runs"]["victim"].name, {})
 
     # What TensorBoard's HParams tab lists: one session group per run, with its final metrics.
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(launch["runs_dir"]))

@@ -31,6 +31,8 @@ def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
         prompt_len=PROMPT_LEN,
         answer_len=ANSWER_LEN,
         latent_probe=False,
+        position="learned",
+        abacus_max_offset=0,
     )
     if kind in LATENT_KINDS:
         params.update(num_latent=3, latent_mode=LATENT_KINDS[kind])

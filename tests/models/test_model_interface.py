@@ -140,6 +140,7 @@ def test_every_parameter_receives_a_gradient(make, random_batch):
 def test_registry_builds_the_model_by_name(kind):
     name = "simple_transformer" if kind == "simple" else "latent_transformer"
     section = {"name": name, "d_model": 16, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2, "dropout": 0.0}
+    section.update(position="learned", abacus_max_offset=0)
     runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "latent_probe": False}
     if kind != "simple":
         section.update(num_latent=2, latent_mode="pause" if kind == "latent" else "recurrent")

@@ -99,3 +99,16 @@ def test_parse_problem():
     for bad in ["37*", "abc", "3**4", "-3*4", "3.5*2", "", "123*4"]:
         with pytest.raises(ProblemError):
             task.parse_problem(bad)
+
+
+def test_test_split_shares_no_pair_with_training_or_validation():
+    """The figure of record is honest only if no test pair was ever trained on or chose the checkpoint."""
+    task = make_task(max_digits=2, holdout_fraction=0.2, val_size=400, test_size=400)
+    test_pairs = set(zip(task.split("test").a.tolist(), task.split("test").b.tolist()))
+    val_pairs = set(zip(task.split("val").a.tolist(), task.split("val").b.tolist()))
+    trained = set()
+    for step in range(1, 60):
+        batch = task.train_batch(step, 512)
+        trained |= set(zip(batch.a.tolist(), batch.b.tolist()))
+    assert len(trained) > 5000  # most of the 10^4 pairs: overlap would have shown
+    assert len(test_pairs) == 400 and not test_pairs & trained and not test_pairs & val_pairs

@@ -77,3 +77,33 @@ def test_step_supervision_adds_the_running_sum_term(mode):
     assert output.parts["latent_loss"] > 0
     output.loss.backward()
     assert p.model.probe.weight.grad.abs().sum() > 0
+
+
+FORCED = ("model.latent_mode=recurrent", "model.num_latent=3", "loss.latent_supervision_weight=1")
+
+
+def test_latent_forcing_feeds_the_true_running_sums_and_draws_coins_only_between_0_and_1():
+    p = parts(*FORCED, "train.latent_forcing.start_step=10", "train.latent_forcing.end_step=20")
+    batch = p.task.train_batch(1, 16)
+    width = p.task.operand_width
+    digits = running_sum_targets(batch.a, batch.b, width, batch.answer.size(1))
+    for ratio, model_kwargs in ((0.0, {}), (1.0, {"forced_latents": digits})):
+        rng = torch.get_rng_state()
+        output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width, latent_forcing=ratio)
+        assert torch.equal(torch.get_rng_state(), rng), ratio
+        logits, probe = p.model(batch.prompt, batch.answer, with_probe=True, **model_kwargs)
+        expected = p.loss_fn(logits, batch.answer, probe[:, :width], running_sum_targets(batch.a, batch.b, width, 4))
+        assert torch.equal(output.loss, expected.loss), ratio
+    torch.manual_seed(5)
+    half = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width, latent_forcing=0.5).loss
+    torch.manual_seed(5)
+    mask = torch.rand(16, width) < 0.5
+    logits, probe = p.model(batch.prompt, batch.answer, with_probe=True, forced_latents=digits, forced_mask=mask)
+    expected = p.loss_fn(logits, batch.answer, probe[:, :width], running_sum_targets(batch.a, batch.b, width, 4))
+    assert torch.equal(half, expected.loss)
+
+
+def test_latent_forcing_is_off_by_default_and_builds_no_teacher_embedding():
+    p = parts(*FORCED)
+    assert p.model.latent_teacher is None
+    assert parts(*FORCED, "train.latent_forcing.min_ratio=0.5").model.latent_teacher is not None
