@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from loguru import logger
-
 from latentrun.core.text import printable
 from latentrun.runs.rundir import LOCK_FILE, RunError, now, process_owner
 
@@ -75,6 +73,8 @@ def acquire(run_dir: Path) -> RunLock:
             os.close(descriptor)
             continue
         if os.fstat(descriptor).st_size:  # left by a holder that died without releasing it
+            from loguru import logger  # here, not at the top: `list` asks holder() and starts without loguru
+
             logger.warning(f"{run_dir}: taking over the stale lock of {describe(_read(descriptor))}, which no longer runs")
         # pid_start (the kernel's start time of the pid) lets readers that only look, such as `list`,
         # tell this process from a later one that reuses its pid.
