@@ -8,12 +8,17 @@ FLOPs, which is what "model FLOPs" utilisation means. The peak is the best rate 
 matmuls. Each round times the peak and then one `Trainer.train_step`, so both see the same load,
 and the utilisation is the median over rounds of the per-round ratio.
 
+A recipe with teacher-forced latents (`train.latent_forcing`) trains in two kinds of step: forced
+(one parallel pass, before `start_step`) and free-running (one pass per latent, from `end_step`
+on); each gets its own row, timed at steps of that phase.
+
     python bench/mfu.py [--config A.yaml B.yaml ...] [--precision fp32 bf16] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from torch.utils import flop_counter
 
 from latentrun.config.build import resolve_device
 from latentrun.train.precision import DTYPES
+from latentrun.train.rules import latent_forcing_active
 
 aten = torch.ops.aten
 DEFAULT_CONFIGS = [
@@ -30,6 +36,9 @@ DEFAULT_CONFIGS = [
     "experiments/latent_2digit.yaml",
     "experiments/simple_3digit.yaml",
     "experiments/latent_3digit.yaml",
+    "experiments/best_3digit.yaml",
+    "experiments/best_4digit.yaml",
+    "experiments/best_4digit_simple.yaml",
 ]
 
 
@@ -69,26 +78,39 @@ def step_flops(trainer, step: int) -> int:
     return counter.get_total_flops()
 
 
+def phases(config: dict) -> dict[str, int]:
+    """The first step of each kind of training step the recipe takes: 'forced' (every latent fed
+    its true running sum) and 'free' for a latent-forcing recipe, 'all' otherwise."""
+    if not latent_forcing_active(config["train"]):
+        return {"all": 1}
+    forcing = config["train"]["latent_forcing"]
+    found = {"forced": 1} if forcing["start_step"] > 0 else {}
+    if forcing["min_ratio"] == 0:
+        found["free"] = forcing["end_step"] + 1
+    return found
+
+
 def measure(
     config_path: str, precisions: list[str], rounds: int, device: torch.device, size: int, overrides: list[str]
 ) -> list[list]:
     config = common.load_config(config_path, [f"train.device={device.type}", *overrides])
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for precision in precisions:
+        for (phase, first), precision in itertools.product(phases(config).items(), precisions):
             trainer = common.make_trainer(config, device, precision, Path(folder))
-            flops = step_flops(trainer, 1)
-            trainer.train_step(2)  # warm-up outside the counter
+            flops = step_flops(trainer, first)
+            trainer.train_step(first + 1)  # warm-up outside the counter
             peak_dtype = DTYPES[precision]
             peaks, fp32_peaks, seconds = [], [], []
             for index in range(rounds):
                 peaks.append(matmul_peak(peak_dtype, device, size))
                 fp32_peaks.append(peaks[-1] if precision == "fp32" else matmul_peak(torch.float32, device, size))
-                seconds.append(common.timed(lambda: trainer.train_step(3 + index), device))
+                seconds.append(common.timed(lambda: trainer.train_step(first + 2 + index), device))
             rate = [flops / s for s in seconds]
             rows.append(
                 [
                     Path(config_path).stem,
+                    phase,
                     f"{trainer.model.num_parameters() / 1e6:.2f}M",
                     precision,
                     flops / 1e9,
@@ -126,6 +148,7 @@ def main() -> None:
         common.table(
             [
                 "config",
+                "steps",
                 "params",
                 "precision",
                 "GFLOP/step",

@@ -206,8 +206,9 @@ class Backbone(nn.Module):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
         self.places: Tensor
         self.place_offset: Tensor
-        # place-value (Abacus) embeddings; built last, so the rest keeps its initialisation
-        self.wae: nn.Embedding | None = None
+        self.wae: nn.Embedding | None = (
+            None  # place-value (Abacus) embeddings; built last, so the rest keeps its initialisation
+        )
         if places is not None:
             if len(places) != max_len:
                 raise ValueError(f"places must give one id per position ({max_len}), got {len(places)}")
