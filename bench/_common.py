@@ -67,6 +67,7 @@ def make_trainer(
         checkpoint_dir=run_dir / "checkpoints",
         config=config,
         writer=writer,
+        curriculum=components.curriculum,
     )
 
 

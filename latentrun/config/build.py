@@ -12,11 +12,13 @@ from torch import nn
 
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
-from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
+from latentrun.core.registry import CURRICULA, DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from latentrun.models.layers import set_gradient_checkpointing
+from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import precision
 from latentrun.train.clipping import GradClipper
+from latentrun.train.curriculum import Curriculum
 from latentrun.train.stability import LossGuard
 
 
@@ -29,6 +31,7 @@ class Components:
     loss_fn: Callable
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
+    curriculum: Curriculum | None = None  # what a chain model writes at each step; None for other models
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,7 +57,19 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> nn.Module:
     if "latent_probe" in MODELS.runtime_args(config["model"]["name"]):
         # The probe exists only to be trained by step supervision; without it, it would be dead weight.
         runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
+    if "chain_len" in MODELS.runtime_args(config["model"]["name"]):
+        runtime["chain_len"] = RunningSumChain(task).length
+        # Only Coconut thinks; a projection nothing trains would be dead weight in the others.
+        runtime["continuous_thoughts"] = config["curriculum"]["name"] == "coconut"
     return MODELS.build(config["model"], **runtime)
+
+
+def build_curriculum(config: dict[str, Any], task: MultiplicationTask) -> Curriculum | None:
+    """The chain curriculum of a chain model (explicit chain of thought when the section says none);
+    None for models that write no chain. A new model's layout, (0, 0), is every curriculum's stage 0."""
+    if "chain_len" not in MODELS.runtime_args(config["model"]["name"]):
+        return None
+    return CURRICULA.build(config["curriculum"], chain=RunningSumChain(task))
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:
@@ -64,7 +79,8 @@ def build_components(config: dict[str, Any], device: torch.device) -> Components
     set_gradient_checkpointing(model, config["train"]["gradient_checkpointing"])
     optimizer = OPTIMIZERS.build(config["optimizer"], model=model)
     scheduler = SCHEDULERS.build(config["scheduler"], optimizer=optimizer, max_steps=config["train"]["max_steps"])
-    return Components(task, model, LOSSES.build(config["loss"]), optimizer, scheduler)
+    curriculum = build_curriculum(config, task)
+    return Components(task, model, LOSSES.build(config["loss"]), optimizer, scheduler, curriculum)
 
 
 def build_clipper(train: dict[str, Any]) -> GradClipper:

@@ -3,9 +3,10 @@
 from latentrun import models  # noqa: F401
 from latentrun.task import multiplication as data  # noqa: F401  (imported for registration)
 from latentrun.train import (
+    curriculum,  # noqa: F401  (imported for registration)
     losses,  # noqa: F401  (imported for registration)
     optim,  # noqa: F401  (imported for registration)
     schedules,  # noqa: F401  (imported for registration)
 )
 
-__all__ = ["data", "losses", "models", "optim", "schedules"]
+__all__ = ["curriculum", "data", "losses", "models", "optim", "schedules"]

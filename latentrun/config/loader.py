@@ -566,6 +566,16 @@ def _cross_problems(raw: dict, broken: set[str]) -> list[tuple[list[_Key], str]]
                     f"(model is {m['name']}{', num_latent 0' if 'num_latent' in m else ''})",
                 )
             )
+    if not broken & {"model", "curriculum"}:
+        m, c = _fill("model", raw.get("model", _MISSING)), _fill("curriculum", raw.get("curriculum", _MISSING))
+        if c["name"] != "none" and m["name"] != "chain_transformer":
+            found.append(
+                (
+                    [("curriculum", "name"), ("model", "name")],
+                    f"curriculum {c['name']} moves along a written chain: it needs model chain_transformer "
+                    f"(model is {m['name']})",
+                )
+            )
     if "train" not in broken:
         tf = _fill("train", raw.get("train", _MISSING))["teacher_forcing"]
         if tf["end_step"] < tf["start_step"]:

@@ -262,6 +262,7 @@ def _train(
             rank=world.rank,
             world_size=world.world_size,
             on_checkpoint=(lambda state: _report_progress(run_dir, state)) if world.is_main else None,
+            curriculum=components.curriculum,
         )
         if resume_from is not None:
             trainer.load_state_dict(resume_from)
