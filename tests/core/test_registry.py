@@ -51,6 +51,8 @@ def small_model(name: str):
     runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4}
     if "latent_probe" in REGISTRIES["model"].runtime_args(name):
         runtime["latent_probe"] = False
+    if "chain_len" in REGISTRIES["model"].runtime_args(name):
+        runtime.update(chain_len=3, continuous_thoughts=True)
     return REGISTRIES["model"].build(defaults("model", name, d_model=32, num_layers=2, num_heads=2), **runtime)
 
 
