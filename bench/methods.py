@@ -36,14 +36,14 @@ def run_figures(run_dir: Path, max_digits: int, samples: int) -> dict:
     """One run's row: everything measured on the best checkpoint, plus time to TARGET from its curves."""
     config = config_module.load(run_dir / runs.CONFIG_FILE)
     task, model, state = load_trained(run_dir)
-    test = evaluate(model, task.split("test"), LOSSES.build(config["loss"]), 1000, torch.device("cpu"), task.operand_width)
+    test = evaluate(
+        model, task.split("test"), LOSSES.build(config["loss"]), 1000, torch.device("cpu"), task.operand_width
+    )
     curriculum = build_curriculum(config, task)
     first_counted = curriculum.final_stage_step if curriculum is not None else 0
     scalars = _read_scalars(run_dir)
     elapsed = dict(scalars.get("perf/elapsed_seconds", []))
-    reached = next(
-        (s for s, v in scalars.get("val/exact_match", []) if v >= TARGET and s >= first_counted), None
-    )
+    reached = next((s for s, v in scalars.get("val/exact_match", []) if v >= TARGET and s >= first_counted), None)
     meta = runs.read_meta(run_dir)
     longer = {}
     if task.operand_width > task.max_digits:
@@ -88,7 +88,9 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row))
     print()
-    print("| experiment | seeds | params | generated tokens | thoughts | seeds at 99% (final stage) | steps, train s to 99% | test exact match (per seed) | worst | train s |")
+    print(
+        "| experiment | seeds | params | generated tokens | thoughts | seeds at 99% (final stage) | steps, train s to 99% | test exact match (per seed) | worst | train s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     groups: dict[str, list[dict]] = {}
     for row in rows:
