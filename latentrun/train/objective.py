@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import supervised_readings
 from latentrun.train.losses import LossOutput
@@ -42,16 +44,40 @@ def scheduled_answer(model: nn.Module, batch: Batch, ratio: float) -> Tensor:
     return torch.where(keep_true.to(batch.answer.device), batch.answer, own_predictions(model, batch.prompt))
 
 
+def chain_loss(
+    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, answer_in: Tensor, chain: RunningSumChain
+) -> LossOutput:
+    """The loss of a chain model: the product's loss plus the mean cross-entropy of the written chain
+    tokens (teacher-forced), as a language model would weigh every token it writes; logged as `chain_loss`."""
+    tokens = chain.tokens(batch.a.cpu(), batch.b.cpu()).to(batch.prompt.device)  # (B, C)
+    answer_logits, chain_logits = model(batch.prompt, answer_in, chain=tokens)  # (B, P, V), (B, Cw, V)
+    output = loss_fn(answer_logits, batch.answer)
+    if chain_logits.size(1) == 0:  # everything internalized or thought: the product alone
+        return output
+    written = tokens[:, tokens.size(1) - chain_logits.size(1) :]  # the suffix the model writes (B, Cw)
+    written_loss = F.cross_entropy(chain_logits.flatten(0, 1).float(), written.flatten())
+    return LossOutput(output.loss + written_loss, {**output.parts, "chain_loss": written_loss.detach()})
+
+
 def step_loss(
-    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, *, teacher_forcing: float, operand_width: int
+    model: nn.Module,
+    loss_fn: Callable[..., LossOutput],
+    batch: Batch,
+    *,
+    teacher_forcing: float,
+    operand_width: int,
+    chain: RunningSumChain | None = None,
 ) -> LossOutput:
     """The loss of one training batch, with gradients.
 
     `teacher_forcing` is the probability of feeding a true product digit (1 skips scheduled
     sampling entirely). With `loss_fn.latent_supervision_weight` > 0 the model's probe reads the
-    first min(num_latent, operand_width) latents and the loss adds their running-sum term.
+    first min(num_latent, operand_width) latents and the loss adds their running-sum term. A chain
+    model gets `chain`, which writes its targets (the written steps are always teacher-forced).
     """
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
+    if chain is not None:
+        return chain_loss(model, loss_fn, batch, answer_in, chain)
     if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
     logits, probe_logits = model(batch.prompt, answer_in, with_probe=True)  # (B, P, V), (B, L, P, 10)
