@@ -62,9 +62,14 @@ class Curriculum:
         """First update of the final stage: time-to-accuracy counts from here."""
         return self.last_stage * self.stage_steps + 1
 
+    def begins_stage(self, step: int) -> bool:
+        """Whether update `step` is the first of a stage after the first one: where the loss jumps
+        by design, as the model meets a layout it was not trained on."""
+        return step > 1 and self.stage(step) != self.stage(step - 1)
+
     def resets_optimizer(self, step: int) -> bool:
         """Whether update `step` starts from a fresh optimizer state (it begins a new stage)."""
-        return self.reset_optimizer and step > 1 and self.stage(step) != self.stage(step - 1)
+        return self.reset_optimizer and self.begins_stage(step)
 
     def begin_step(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Put the model in the layout of update `step`, resetting the optimizer if the step begins a stage.

@@ -192,6 +192,9 @@ class Trainer:
         self.model.train()
         if self.curriculum is not None:
             self.curriculum.begin_step(step, self.model, self.optimizer)
+            if self.curriculum.begins_stage(step):
+                # The new layout's loss is a planned jump, not an explosion: judge it by its own stage.
+                self.guard.restart_average()
         with self.precision.autocast():
             output = step_loss(
                 self.forward,

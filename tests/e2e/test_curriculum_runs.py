@@ -52,7 +52,10 @@ def test_stop_and_resume_is_bitwise_equal_across_stage_changes(name, stop_at, tm
     resumed = only_run(tmp_path)
     assert checkpoint.load(step_file(resumed, stop_at))["step"] == stop_at
     assert run_cli("--resume", resumed) == 0
-    assert_states_equal(checkpoint.load(step_file(straight, 40)), checkpoint.load(step_file(resumed, 40)))
+    straight_end, resumed_end = checkpoint.load(step_file(straight, 40)), checkpoint.load(step_file(resumed, 40))
+    assert_states_equal(straight_end, resumed_end)
+    # The loss guard's average restarts at each stage change; a resume must restart it at the same step.
+    assert resumed_end["trainer"]["stability"] == straight_end["trainer"]["stability"]
     for tag in TAGS:
         assert scalars(resumed, tag) == scalars(straight, tag), tag
 
@@ -74,3 +77,30 @@ def test_coconut_resets_adam_at_each_stage_start(tmp_path_factory):
     run_dir = straight_run("coconut", tmp_path_factory)
     steps = {int(v["step"]) for v in checkpoint.load(step_file(run_dir, 40))["optimizer"]["state"].values()}
     assert steps == {20}  # updates 21..40 of the last stage
+
+
+# Stage 0 long enough for a smoke-sized model to learn a written chain (1-digit operands in 2
+# positions: the one step is the product itself), so that removing it at update 151 makes the loss
+# jump to about twice its average; a guard tight enough to see that jump (1.5x, trusted after 10
+# good steps) checks every step of both stages.
+PLANNED_JUMP = (
+    *("--set", "dataset.max_digits=1", "--set", "dataset.operand_width=2"),
+    *("--set", "dataset.val_size=5", "--set", "dataset.test_size=5"),
+    *("--set", "model.d_model=64", "--set", "model.num_heads=4", "--set", "optimizer.lr=1e-2"),
+    *("--set", "curriculum.name=internalize", "--set", "curriculum.stage_steps=150"),
+    *("--set", "curriculum.tokens_per_stage=3", "--set", "train.max_steps=170"),
+    *("--set", "train.eval_every=50", "--set", "train.save_every=50"),
+    *("--set", "train.loss_spike_factor=1.5", "--set", "train.loss_average_decay=0.9"),
+)
+
+
+def test_a_stage_change_is_not_a_loss_explosion(tmp_path):
+    """The loss jump a stage change brings is planned: the guard judges the new stage by its own
+    average and lets it train. Judged by the old stage's average, every step after the change was
+    skipped and rolled back until the run gave up (issue 12: every coconut and internalize run)."""
+    assert run_cli(SMOKE_CHAIN, "--runs-dir", tmp_path, *FAST, *PLANNED_JUMP) == 0
+    run_dir = only_run(tmp_path)
+    guard = checkpoint.load(step_file(run_dir, 170))["trainer"]["stability"]
+    assert guard["bad_steps"] == 0 and guard["rollbacks"] == 0
+    assert guard["good_steps"] == 20  # restarted at update 151, trusted (and judging) from 161 on
+    assert not list((run_dir / "checkpoints").glob("emergency_*"))

@@ -37,6 +37,8 @@ def test_internalization_removes_tokens_until_none_is_left():
     assert [curriculum.layout(step).removed for step in (1, 5, 6, 10, 11, 15, 16, 500)] == [0, 0, 4, 4, 8, 8, 9, 9]
     assert curriculum.final_stage_step == 16
     assert not any(curriculum.resets_optimizer(step) for step in range(100))
+    # Stage starts are a fact of the schedule whether or not the optimizer resets at them.
+    assert [step for step in range(100) if curriculum.begins_stage(step)] == [6, 11, 16]
 
 
 def test_a_chain_of_no_steps_has_one_stage():
