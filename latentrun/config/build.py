@@ -11,20 +11,24 @@ import torch
 
 import latentrun.config.components  # noqa: F401  (registers every component)
 from latentrun.config import ConfigError
-from latentrun.core.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
+from latentrun.core.registry import CURRICULA, DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
+from latentrun.models.chain import ChainTransformer
 from latentrun.models.latent import LatentTransformer
 from latentrun.models.layers import set_gradient_checkpointing
+from latentrun.models.rules import CHAIN_MODELS
+from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import distributed, precision
 from latentrun.train.checkpointing import Checkpoints
 from latentrun.train.clipping import GradClipper
 from latentrun.train.components import Components
+from latentrun.train.curriculum import Curriculum
 from latentrun.train.loggers import MetricLogger
 from latentrun.train.rules import latent_forcing_active
 from latentrun.train.stability import LossGuard
 from latentrun.train.trainer import Trainer, TrainSettings
 
-__all__ = ["Components", "build_components", "build_trainer", "choose_precision", "resolve_device"]
+__all__ = ["Components", "build_components", "build_curriculum", "build_trainer", "choose_precision", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,21 +47,29 @@ def build_task(config: dict[str, Any]) -> MultiplicationTask:
     return DATASETS.build(config["dataset"], seed=config["seed"])
 
 
-def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTransformer:
+def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTransformer | ChainTransformer:
     """The model, initialised from the run's seed so that equal configs give equal weights."""
     torch.manual_seed(config["seed"])
-    # The probe exists only to be trained by step supervision; without it, it would be dead weight.
-    latent_probe = config["loss"]["latent_supervision_weight"] > 0
-    return MODELS.build(
-        config["model"],
-        vocab_size=task.vocab_size,
-        prompt_len=task.prompt_len,
-        answer_len=task.answer_len,
-        latent_probe=latent_probe,
+    runtime: dict[str, Any] = dict(vocab_size=task.vocab_size, prompt_len=task.prompt_len, answer_len=task.answer_len)
+    if config["model"]["name"] in CHAIN_MODELS:
+        runtime["chain_len"] = RunningSumChain(task).length
+        # Only Coconut thinks; a projection nothing trains would be dead weight in the others.
+        runtime["continuous_thoughts"] = config["curriculum"]["name"] == "coconut"
+    else:
+        # The probe exists only to be trained by step supervision; without it, it would be dead weight.
+        runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
         # Likewise the running-sum embedding: only latent forcing reads it.
-        latent_teacher=latent_forcing_active(config["train"]),
-        digit_places=task.digit_places(),  # read only by position: abacus
-    )
+        runtime["latent_teacher"] = latent_forcing_active(config["train"])
+        runtime["digit_places"] = task.digit_places()  # read only by position: abacus
+    return MODELS.build(config["model"], **runtime)
+
+
+def build_curriculum(config: dict[str, Any], task: MultiplicationTask) -> Curriculum | None:
+    """The chain curriculum of a chain model (explicit chain of thought when the section says none);
+    None for models that write no chain. A new model's layout, (0, 0), is every curriculum's stage 0."""
+    if config["model"]["name"] not in CHAIN_MODELS:
+        return None
+    return CURRICULA.build(config["curriculum"], chain=RunningSumChain(task))
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:
@@ -68,9 +80,8 @@ def build_components(config: dict[str, Any], device: torch.device) -> Components
     optimizer = OPTIMIZERS.build(config["optimizer"], model=model)
     scheduler = SCHEDULERS.build(config["scheduler"], optimizer=optimizer, max_steps=config["train"]["max_steps"])
     loss_fn = LOSSES.build(config["loss"])
-    return Components(
-        task, model, loss_fn, optimizer, scheduler, build_clipper(config["train"]), build_loss_guard(config["train"])
-    )
+    clipper, guard = build_clipper(config["train"]), build_loss_guard(config["train"])
+    return Components(task, model, loss_fn, optimizer, scheduler, clipper, guard, build_curriculum(config, task))
 
 
 def build_trainer(

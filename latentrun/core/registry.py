@@ -62,6 +62,7 @@ DATASETS = Registry("dataset")
 LOSSES = Registry("loss")
 OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("scheduler")
+CURRICULA = Registry("curriculum")
 
 REGISTRIES: dict[str, Registry] = {
     "model": MODELS,
@@ -69,4 +70,5 @@ REGISTRIES: dict[str, Registry] = {
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
+    "curriculum": CURRICULA,
 }

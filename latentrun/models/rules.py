@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from latentrun.core.rules import CrossProblem, Sections
 
+# Models that write a chain of intermediate results before the product: the ones a curriculum
+# moves along, and the ones built with the chain's length rather than a latent probe.
+CHAIN_MODELS = ("chain_transformer",)
+
 
 def cross_problems(sections: Sections) -> list[CrossProblem]:
     """Attention splits d_model evenly across the heads."""

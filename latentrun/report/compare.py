@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from latentrun import config as config_module
+from latentrun.config.build import build_curriculum
 from latentrun.core.atomic import atomic_write, atomic_write_json
 from latentrun.models import flops
 from latentrun.runs import rundir as runs
@@ -48,6 +49,7 @@ def _metrics(target: float) -> list[_Metric]:
         _Metric("digit_accuracy", "val/digit_accuracy", lambda v: f"{v:.4f}"),
         _Metric("exact_match_per_million_params", "exact match per M params", lambda v: f"{v:.4g}"),
         _Metric("loss_x_params", "val/loss x params", lambda v: f"{v:,.0f}"),
+        _Metric("generated_tokens", "generated tokens per problem", lambda v: f"{v:,.0f}"),
         _Metric("steps_to_target", f"steps to val exact match {target:g}", lambda v: f"{v:,.0f}"),
         _Metric("seconds_to_target", f"train s to val exact match {target:g}", lambda v: f"{v:.1f}"),
         _Metric("steps", "steps trained", lambda v: f"{v:,.0f}"),
@@ -72,7 +74,13 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
     metrics = best["metrics"] if best is not None else {}
     steps = meta.get("step", 0)
     elapsed = meta.get("elapsed_seconds")
-    reached = next((step for step, value in scalars.get("val/exact_match", []) if value >= target), None)
+    # A curriculum starts from the written chain: only its final stage answers the way it is judged.
+    curriculum = build_curriculum(config, task)
+    first_counted = curriculum.final_stage_step if curriculum is not None else 0
+    reached = next(
+        (step for step, value in scalars.get("val/exact_match", []) if value >= target and step >= first_counted),
+        None,
+    )
     elapsed_at = dict(scalars.get("perf/elapsed_seconds", []))
     train_flops = per_example * config["train"]["batch_size"] * steps
     speeds = [value for _, value in scalars.get("perf/samples_per_sec", [])]
@@ -85,6 +93,8 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
         "seed": config["seed"],
         "status": meta.get("status"),
         "parameters": parameters,
+        # Written chain tokens and product digits of greedy decoding, in the best checkpoint's layout.
+        "generated_tokens": getattr(model, "generated_tokens", task.answer_len),
         "best_step": best["step"] if best is not None else None,
         "val_loss": val_loss,
         "test_exact_match": _last(scalars, "test/exact_match"),

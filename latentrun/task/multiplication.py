@@ -144,6 +144,11 @@ class MultiplicationTask:
         operand = field(self.operand_width)
         return operand + [0] + operand + [0], field(self.product_width)
 
+    def number_tokens(self, values: Tensor, width: int) -> Tensor:
+        """(B,) non-negative integers → (B, width) tokens written as the task writes its numbers
+        (digit order and padding), for targets beside the product such as a written chain."""
+        return self._digits(values, width)
+
     def decode(self, digits: Tensor) -> Tensor:
         """(B, W) digit tokens in the task's order → (B,) integers; padding reads as 0."""
         ordered = digits if self.lsb_first else digits.flip(1)

@@ -10,6 +10,7 @@ from torch import nn
 
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train.clipping import GradClipper
+from latentrun.train.curriculum import Curriculum
 from latentrun.train.stability import LossGuard
 
 
@@ -24,3 +25,4 @@ class Components:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     clipper: GradClipper
     guard: LossGuard
+    curriculum: Curriculum | None = None  # what a chain model writes at each step; None for other models

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import running_sum_targets, supervised_readings
 from latentrun.train.losses import LossOutput
@@ -56,6 +58,21 @@ def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, 
     return {"forced_latents": digits, "forced_mask": mask.to(digits.device)}
 
 
+def chain_loss(
+    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, answer_in: Tensor, chain: RunningSumChain
+) -> LossOutput:
+    """The loss of a chain model: the product's loss plus the mean cross-entropy of the written chain
+    tokens (teacher-forced), as a language model would weigh every token it writes; logged as `chain_loss`."""
+    tokens = chain.tokens(batch.a.cpu(), batch.b.cpu()).to(batch.prompt.device)  # (B, C)
+    answer_logits, chain_logits = model(batch.prompt, answer_in, chain=tokens)  # (B, P, V), (B, Cw, V)
+    output = loss_fn(answer_logits, batch.answer)
+    if chain_logits.size(1) == 0:  # everything internalized or thought: the product alone
+        return output
+    written = tokens[:, tokens.size(1) - chain_logits.size(1) :]  # the suffix the model writes (B, Cw)
+    written_loss = F.cross_entropy(chain_logits.flatten(0, 1).float(), written.flatten())
+    return LossOutput(output.loss + written_loss, {**output.parts, "chain_loss": written_loss.detach()})
+
+
 def step_loss(
     model: nn.Module,
     loss_fn: Callable[..., LossOutput],
@@ -64,6 +81,7 @@ def step_loss(
     teacher_forcing: float,
     operand_width: int,
     latent_forcing: float = 0.0,
+    chain: RunningSumChain | None = None,
 ) -> LossOutput:
     """The loss of one training batch, with gradients.
 
@@ -72,8 +90,11 @@ def step_loss(
     first min(num_latent, operand_width) latents and the loss adds their running-sum term;
     `latent_forcing` is then the probability of feeding a latent its predecessor's true running
     sum instead of the predecessor's state (0: free-running latents, as evaluation runs them).
+    A chain model gets `chain`, which writes its targets (the written steps are always teacher-forced).
     """
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
+    if chain is not None:
+        return chain_loss(model, loss_fn, batch, answer_in, chain)
     if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
     forcing = forced_latents(batch, latent_forcing, operand_width)

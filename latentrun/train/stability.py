@@ -9,6 +9,10 @@ weights themselves are suspect, and the trainer goes back to the last checkpoint
 streak began, keeping the reduced scale so the replay does not walk into the same explosion; after
 `max_rollbacks` such returns it gives up with `TrainingDiverged`.
 
+A training curriculum changes the task at fixed steps, and the loss jumps there by design: the
+trainer restarts the average at each stage change (`restart_average`), at a step the step number
+alone decides, so a resumed run judges its steps exactly as an uninterrupted one does.
+
 Every number here is part of the checkpoint's `trainer` dict: whether the next step counts as a
 spike, and the rate it runs at, depend on them.
 """
@@ -101,6 +105,14 @@ class LossGuard:
         if self.lr_floor >= 1.0:
             return 1.0
         return self.lr_floor ** (1 - self.steps_since_bad / self.recovery_steps)
+
+    def restart_average(self) -> None:
+        """Forget the running average, as at the start of a run: the losses of another phase of
+        training (a curriculum's earlier stage) say nothing about what is a spike in this one, and
+        until the new average has seen enough steps to be trusted only non-finite losses are bad.
+        The learning-rate scale and the bad-step streak are left as they are."""
+        self.loss_ema = 0.0
+        self.good_steps = 0
 
     # ---- recording a step -----------------------------------------------------------------
     def record_good(self, loss: float) -> None:

@@ -68,11 +68,15 @@ class TrainerState:
     best_exact_match: float = -1.0
     best_val_loss: float = math.inf
     best_step: int = 0
+    best_stage: int = 0  # curriculum stage of the best evaluation: a later stage beats any earlier one
     elapsed_seconds: float = 0.0
     last_loss: float | None = None  # the most recent logged train/loss, reported in meta.json by `list`
 
-    def improves_on_best(self, metrics: dict[str, float]) -> bool:
-        return (metrics["val/exact_match"], -metrics["val/loss"]) > (self.best_exact_match, -self.best_val_loss)
+    def improves_on_best(self, metrics: dict[str, float], stage: int = 0) -> bool:
+        """Better exact match (then loss) at the same curriculum stage, or any result at a later one:
+        a curriculum is judged at its final stage, not at the written chain it starts from."""
+        best = (self.best_stage, self.best_exact_match, -self.best_val_loss)
+        return (stage, metrics["val/exact_match"], -metrics["val/loss"]) > best
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Trainer:
         self.scheduler = components.scheduler
         self.clipper = components.clipper
         self.guard = components.guard
+        self.curriculum = components.curriculum  # what a chain model writes at each step; None for other models
         self.settings = settings
         self.precision = precision
         # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
@@ -209,6 +214,11 @@ class Trainer:
         """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
         batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         self.model.train()
+        if self.curriculum is not None:
+            self.curriculum.begin_step(step, self.model, self.optimizer)
+            if self.curriculum.begins_stage(step):
+                # The new layout's loss is a planned jump, not an explosion: judge it by its own stage.
+                self.guard.restart_average()
         with self.precision.autocast():
             output = step_loss(
                 self.forward,
@@ -217,6 +227,7 @@ class Trainer:
                 teacher_forcing=self.settings.teacher_forcing(step),
                 operand_width=self.task.operand_width,
                 latent_forcing=self.settings.latent_forcing(step),
+                chain=self.curriculum.chain if self.curriculum is not None else None,
             )
         loss = output.loss.detach()
         latent_loss, grad_norm, threshold = None, None, self.clipper.threshold()
@@ -349,6 +360,8 @@ class Trainer:
             log.add_scalar("train/loss", mean_loss, step)
         log.add_scalar("train/lr", lr, step)
         log.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
+        if self.curriculum is not None:
+            log.add_scalar("train/curriculum_stage", self.curriculum.stage(step), step)
         if getattr(self.loss_fn, "latent_supervision_weight", 0) > 0 and count:
             log.add_scalar("train/latent_loss", mean_latent_loss, step)
         if getattr(self.model, "latent_teacher", None) is not None:
@@ -382,10 +395,12 @@ class Trainer:
             f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
             f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}"
         )
-        if self.state.improves_on_best(metrics):
+        stage = self.curriculum.stage(step) if self.curriculum is not None else 0
+        if self.state.improves_on_best(metrics, stage):
             self.state.best_exact_match = metrics["val/exact_match"]
             self.state.best_val_loss = metrics["val/loss"]
             self.state.best_step = step
+            self.state.best_stage = stage
             self.checkpointer.save_best(lambda: self._best_state(metrics))
         return metrics
 

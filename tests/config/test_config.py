@@ -231,7 +231,7 @@ def test_misspelt_registry_name_is_the_only_problem(tmp_path):
     path, found = problems_in(tmp_path, "seed: 1\nmodel:\n  name: latent_transformr\n  d_model: 64\n")
     assert found == [
         f"{path}:3: model.name: unknown model 'latent_transformr' (did you mean "
-        "'latent_transformer'?); known: latent_transformer, simple_transformer"
+        "'latent_transformer'?); known: chain_transformer, latent_transformer, simple_transformer"
     ]
 
 

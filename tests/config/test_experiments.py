@@ -10,6 +10,8 @@ from latentrun.config.build import build_components
 from latentrun.train.objective import step_loss
 from latentrun.train.schedules import TeacherForcing
 
+# One recipe per size, one model or method each: the latent models and the chain-of-thought methods.
+COMPARED = ("simple", "pause", "recurrent", "supervised", "cot", "coconut", "internalized")
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json"
 
@@ -17,18 +19,17 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json
 def test_the_expected_experiments_ship():
     names = {path.stem for path in EXPERIMENTS}
     assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
-    compared = {
-        f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in ("simple", "pause", "recurrent", "supervised")
-    }
+    compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in COMPARED}
     assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
 
 
 @pytest.mark.parametrize("digits", [2, 3, 4])
 def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
-    """Equal data, optimizer, schedule and step budget; parameter counts within 10%."""
+    """Equal data, optimizer, schedule and step budget; parameter counts within 10%. The chain
+    methods differ besides in their curriculum, which says what they write at each step."""
     root = Path(__file__).resolve().parents[2] / "experiments"
     names = (
-        [f"compare_{digits}digit_{kind}" for kind in ("simple", "pause", "recurrent", "supervised")]
+        [f"compare_{digits}digit_{kind}" for kind in COMPARED]
         if digits < 4
         else ["simple_4digit_gpu", "latent_4digit_gpu"]
     )
@@ -38,7 +39,7 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
         changed = {
             key.split(".")[0] for key in config.diff(resolved[0], other) if not key.startswith("train.latent_forcing")
         }
-        assert changed <= {"experiment", "model", "loss"}, changed
+        assert changed <= {"experiment", "model", "loss", "curriculum"}, changed
         assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
     counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
     assert max(counts) / min(counts) < 1.1, counts
@@ -65,7 +66,17 @@ def test_experiment_validates_and_builds(path):
     batch = parts.task.train_batch(1, 2)
     train = resolved["train"]
     ratio = TeacherForcing(**train["teacher_forcing"])(train["max_steps"])  # scheduled sampling too, if any
-    output = step_loss(parts.model, parts.loss_fn, batch, teacher_forcing=ratio, operand_width=parts.task.operand_width)
+    chain = parts.curriculum.chain if parts.curriculum is not None else None
+    if parts.curriculum is not None:  # the final stage's layout, where a curriculum thinks or writes least
+        parts.curriculum.begin_step(train["max_steps"], parts.model, parts.optimizer)
+    output = step_loss(
+        parts.model,
+        parts.loss_fn,
+        batch,
+        teacher_forcing=ratio,
+        operand_width=parts.task.operand_width,
+        chain=chain,
+    )
     output.loss.backward()
     parts.optimizer.step()
     parts.scheduler.step()

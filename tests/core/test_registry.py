@@ -7,6 +7,8 @@ import torch
 
 import latentrun.config.components  # noqa: F401
 from latentrun.core.registry import REGISTRIES, Registry
+from latentrun.models.rules import CHAIN_MODELS
+from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json").read_text())
@@ -18,7 +20,14 @@ RUNTIME = {
     "loss": set(),
     "optimizer": {"model"},
     "scheduler": {"optimizer", "max_steps"},
+    "curriculum": {"chain"},
 }
+# A chain model is built with its chain's length and whether it thinks, instead of a latent probe.
+CHAIN_MODEL_RUNTIME = {"vocab_size", "prompt_len", "answer_len", "chain_len", "continuous_thoughts"}
+
+
+def runtime_keys(kind: str, name: str) -> set[str]:
+    return CHAIN_MODEL_RUNTIME if kind == "model" and name in CHAIN_MODELS else RUNTIME[kind]
 
 
 def schema_params(kind: str, name: str) -> dict:
@@ -56,11 +65,13 @@ CLASSES = [(k, n) for k, n in ENTRIES if not any(p.kind is p.VAR_KEYWORD for p i
 
 @pytest.mark.parametrize("kind,name", CLASSES)
 def test_constructor_parameters_and_schema_agree_both_ways(kind, name):
-    assert {p.name for p in signature(kind, name)} - RUNTIME[kind] == set(schema_params(kind, name))
+    assert {p.name for p in signature(kind, name)} - runtime_keys(kind, name) == set(schema_params(kind, name))
 
 
-def runtime_for(kind: str) -> dict:
-    """Small stand-ins for what the runner passes beside a section of `kind`."""
+def runtime_for(kind: str, name: str) -> dict:
+    """Small stand-ins for what the runner passes beside a section of `kind` naming `name`."""
+    if kind == "model" and name in CHAIN_MODELS:
+        return {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "chain_len": 3, "continuous_thoughts": True}
     if kind == "model":
         places = ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4])
         return {
@@ -77,6 +88,8 @@ def runtime_for(kind: str) -> dict:
         return {"model": small_model("latent_transformer")}
     if kind == "scheduler":
         return {"optimizer": torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "max_steps": 10}
+    if kind == "curriculum":
+        return {"chain": RunningSumChain(small_task())}
     return {}
 
 
@@ -84,8 +97,8 @@ def runtime_for(kind: str) -> dict:
 def test_every_entry_needs_exactly_its_schema_keys(kind, name):
     """Seen from outside, variants included: the schema's keys build it, each one is needed (no
     constructor default can drift from the schema's), and a key the schema lacks is refused."""
-    registry, section, runtime = REGISTRIES[kind], defaults(kind, name), runtime_for(kind)
-    assert set(section) - {"name"} == set(schema_params(kind, name)) and RUNTIME[kind] == set(runtime)
+    registry, section, runtime = REGISTRIES[kind], defaults(kind, name), runtime_for(kind, name)
+    assert set(section) - {"name"} == set(schema_params(kind, name)) and runtime_keys(kind, name) == set(runtime)
     registry.build(section, **runtime)
     for key in set(section) - {"name"}:
         with pytest.raises(TypeError):
@@ -100,7 +113,7 @@ def test_schema_name_enum_lists_exactly_the_registered_names(kind):
 
 
 def small_model(name: str):
-    runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "latent_probe": False}
+    runtime = runtime_for("model", name)
     return REGISTRIES["model"].build(defaults("model", name, d_model=32, num_layers=2, num_heads=2), **runtime)
 
 

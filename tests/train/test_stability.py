@@ -33,6 +33,22 @@ def test_spikes_are_judged_only_once_the_average_has_seen_its_time_constant():
     assert guard(spike_factor=None, average_decay=0.0).check_loss(1e9) is None
 
 
+def test_a_restarted_average_forgets_the_old_losses_and_keeps_the_rest():
+    """At a curriculum's stage change: the new stage is judged by its own losses only."""
+    g = guard(average_decay=0.75)
+    for _ in range(4):
+        g.record_good(0.1)
+    g.record_bad(step=5)
+    assert "x its running average" in g.check_loss(1.0)
+    g.restart_average()
+    assert g.running_average() is None and g.check_loss(1.0) is None  # young again: no spikes yet
+    assert g.lr_scale() == 0.5 and g.bad_steps == 1  # the emergency scale and the counts stay
+    for _ in range(4):
+        g.record_good(1.0)
+    assert g.running_average() == pytest.approx(1.0)  # nothing of the 0.1s left
+    assert "x its running average" in g.check_loss(4.5)
+
+
 def test_each_bad_step_cuts_the_scale_which_recovers_geometrically_to_one():
     g = guard(recovery_steps=4)
     assert g.lr_scale() == 1.0

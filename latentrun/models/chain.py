@@ -1,0 +1,165 @@
+"""ChainTransformer: writes a chain of intermediate results, or thinks in their place, before the product.
+
+The sequence is prompt (Tp) + T continuous thoughts + the written chain from token `removed` on
+(Cw = C - removed tokens) + answer[:, :-1] (P - 1). Its layout (T, removed) is what the curricula of
+the literature move along:
+
+- explicit chain of thought: (0, 0), every written step is a target, decoded greedily;
+- Coconut (Hao et al. 2024): stage k replaces the first k written steps by continuous thoughts,
+  the input of thought t being a learned projection of the final hidden state before it (as in
+  `latent_mode: recurrent`), so each thought adds one pass of depth and costs no token;
+- stepwise internalization (Deng et al. 2024): (0, m), the first m chain tokens removed, until
+  m = C and the model answers directly.
+
+The layout is a buffer, so a checkpoint holds the layout its weights were trained and evaluated
+with, and `predict`/`eval` read a run back as it was. The model knows nothing of schedules: the
+training loop sets the layout before each step (latentrun/train/curriculum.py).
+
+Logits for written token i come from position Tp + T - 1 + i, and for answer digit j from position
+Tp + T + Cw - 1 + j. Which written tokens a task asks for is the task's business (task/chains.py);
+the model only needs their count C.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from latentrun.core.registry import MODELS
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
+
+
+@MODELS.register("chain_transformer")
+class ChainTransformer(nn.Module):
+    """Pre-LN GPT that writes `chain_len` chain tokens (or fewer, or thinks instead) before the
+    product; config parameters follow `$defs/model.chain_transformer`."""
+
+    layout: Tensor  # (2,) int64 buffer: (thoughts, removed)
+
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        mlp_ratio: int,
+        dropout: float,
+        vocab_size: int,
+        prompt_len: int,
+        answer_len: int,
+        chain_len: int,
+        continuous_thoughts: bool,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.prompt_len = prompt_len
+        self.answer_len = answer_len
+        self.chain_len = chain_len
+        # Thoughts only ever replace written tokens one for one or better, so the full chain bounds the length.
+        self.backbone = Backbone(
+            vocab_size=vocab_size,
+            max_len=prompt_len + chain_len + answer_len,
+            d_model=d_model,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            dropout=dropout,
+        )
+        self.thought_proj: nn.Linear | None = None
+        if continuous_thoughts:
+            self.thought_proj = nn.Linear(d_model, d_model)  # final hidden state → next thought's input
+            nn.init.normal_(self.thought_proj.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(self.thought_proj.bias)
+        self.register_buffer("layout", torch.zeros(2, dtype=torch.int64))  # (thoughts, removed)
+
+    # ---- the layout ---------------------------------------------------------------------------
+    def set_layout(self, thoughts: int, removed: int) -> None:
+        """Think `thoughts` continuous thoughts, then write the chain from token `removed` on."""
+        if not 0 <= removed <= self.chain_len:
+            raise ValueError(f"removed must be in 0..{self.chain_len}, got {removed}")
+        if not 0 <= thoughts <= removed:
+            raise ValueError(f"thoughts must be in 0..removed ({removed}): they take the removed tokens' places")
+        if thoughts and self.thought_proj is None:
+            raise ValueError("continuous thoughts need a model built with continuous_thoughts")
+        self.layout.copy_(torch.tensor([thoughts, removed]))
+
+    @property
+    def thoughts(self) -> int:
+        return int(self.layout[0])
+
+    @property
+    def written_len(self) -> int:
+        """Chain tokens the model writes before the product under the current layout."""
+        return self.chain_len - int(self.layout[1])
+
+    @property
+    def generated_tokens(self) -> int:
+        """Tokens greedy decoding writes per problem: the written chain plus the product digits."""
+        return self.written_len + self.answer_len
+
+    # ---- forward and decoding ---------------------------------------------------------------
+    def _think(self, prompt: Tensor, cache: KVCache | GradKVCache | None) -> Tensor:
+        """Run the prompt and the thoughts; returns what the backbone has not read yet.
+
+        With a cache (which then holds the prompt and every thought but the last) that is the last
+        thought's input (B, 1, D), or the prompt (B, Tp, D) when there are no thoughts; without one
+        it is the whole prefix (B, Tp+T, D), each thought having re-run the growing sequence.
+        """
+        prefix = self.backbone.embed(prompt)  # (B, Tp, D)
+        pending, project = prefix, self.thought_proj
+        for _ in range(self.thoughts):
+            assert project is not None  # set_layout gives thoughts only to a model built to think
+            h = self.backbone(pending, cache) if cache is not None else self.backbone(prefix)
+            pending = project(h[:, -1:])  # (B, 1, D): the next thought's input
+            prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+t+1, D)
+        return pending if cache is not None else prefix
+
+    def forward(self, prompt: Tensor, answer: Tensor, chain: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """Teacher-forced logits.
+
+        With the full chain (B, C), as in training: (answer logits (B, P, V), logits of the written
+        chain tokens (B, Cw, V)), the written tokens being chain[:, C - Cw:]. Without one, as in
+        evaluation: answer logits (B, P, V) after the chain the model writes itself (greedily,
+        without gradients), so the loss compares with models that write nothing.
+        """
+        check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        if chain is None:
+            written = self.write(prompt)[0]  # (B, Cw)
+        else:
+            if tuple(chain.shape) != (prompt.size(0), self.chain_len):
+                raise ValueError(f"chain must be ({prompt.size(0)}, {self.chain_len}), got {tuple(chain.shape)}")
+            written = chain[:, self.chain_len - self.written_len :]  # (B, Cw)
+        Cw, P = written.size(1), self.answer_len
+        # A gradient-carrying cache while training; the preallocated one under no_grad.
+        cache = self.backbone.new_cache(prompt.size(0), differentiable=torch.is_grad_enabled())
+        pending = self._think(prompt, cache)  # (B, 1, D) or (B, Tp, D)
+        rest = self.backbone.embed(torch.cat([written, answer[:, :-1]], dim=1))  # (B, Cw+P-1, D)
+        h = self.backbone(torch.cat([pending, rest], dim=1), cache)[:, -(Cw + P) :]  # (B, Cw+P, D)
+        logits = self.backbone.logits(h)  # (B, Cw+P, V)
+        answer_logits = logits[:, Cw:]  # (B, P, V)
+        return answer_logits if chain is None else (answer_logits, logits[:, :Cw])
+
+    @torch.no_grad()
+    def write(self, prompt: Tensor, use_cache: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """Greedy decoding of everything after the thoughts: (written chain (B, Cw), answer (B, P),
+        answer logits (B, P, V)). `use_cache=False` re-runs the growing sequence (the reference)."""
+        check_shapes(prompt, None, self.prompt_len, self.answer_len)
+        cache = self.backbone.new_cache(prompt.size(0)) if use_cache else None
+        pending = self._think(prompt, cache)
+        Cw = self.written_len
+        tokens, logits = greedy_decode(self.backbone, pending, Cw + self.answer_len, use_cache, cache)
+        return tokens[:, :Cw], tokens[:, Cw:], logits[:, Cw:]
+
+    @torch.no_grad()
+    def generate(self, prompt: Tensor, use_cache: bool = True) -> Tensor:
+        """Greedy answer (B, P), the written chain decoded first and dropped: exact match counts the product only."""
+        return self.write(prompt, use_cache)[1]
+
+    @torch.no_grad()
+    def generate_with_logits(self, prompt: Tensor, use_cache: bool = True) -> tuple[Tensor, Tensor]:
+        """Greedy answer (B, P) and the logits each digit was chosen from (B, P, V)."""
+        return self.write(prompt, use_cache)[1:]
+
+    def num_parameters(self) -> int:
+        """Trainable parameter count, the tied embedding counted once (thought projection included)."""
+        return sum(p.numel() for p in self.parameters())

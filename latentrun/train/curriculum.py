@@ -1,0 +1,127 @@
+"""Curricula over the written chain: what a `chain_transformer` writes, or thinks, at each step.
+
+Every curriculum is a closed-form function of the step, like the LR and teacher-forcing schedules:
+update number `step` (1-based) belongs to stage min(last, (step - 1) // stage_steps), and a stage
+fixes the model's layout (continuous thoughts, chain tokens removed). The optimizer reset that both
+papers apply when a stage begins is decided from the step alone too (stage(step) != stage(step-1)),
+so a run stopped anywhere, a stage change included, resumes bitwise equal to one that never stopped:
+nothing about the curriculum needs saving.
+
+- `none`: explicit chain of thought, every step written, one stage.
+- `coconut` (Hao et al. 2024): stage k replaces the first k written steps by k × thoughts_per_step
+  continuous thoughts; the last stage has no written step left, and nothing supervises the thoughts.
+- `internalize` (Deng et al. 2024): stage k removes the first k × tokens_per_stage chain tokens; the
+  last stage has removed them all and the model answers directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from latentrun.core.registry import CURRICULA
+from latentrun.task.chains import RunningSumChain
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Continuous thoughts before the written chain, and chain tokens removed from its front."""
+
+    thoughts: int
+    removed: int
+
+
+class Curriculum:
+    """A chain and a step schedule of layouts; subclasses say how many stages and what each holds."""
+
+    def __init__(self, chain: RunningSumChain, stage_steps: int, reset_optimizer: bool) -> None:
+        if stage_steps < 1:
+            raise ValueError(f"stage_steps must be >= 1, got {stage_steps}")
+        self.chain = chain
+        self.stage_steps = stage_steps
+        self.reset_optimizer = reset_optimizer
+
+    @property
+    def last_stage(self) -> int:
+        """Index of the final stage, the one the method is judged at."""
+        return 0
+
+    def stage_layout(self, stage: int) -> Layout:
+        return Layout(0, 0)
+
+    def stage(self, step: int) -> int:
+        """Stage of update number `step`; step 0 (before any update) is stage 0."""
+        return min(self.last_stage, max(0, step - 1) // self.stage_steps)
+
+    def layout(self, step: int) -> Layout:
+        return self.stage_layout(self.stage(step))
+
+    @property
+    def final_stage_step(self) -> int:
+        """First update of the final stage: time-to-accuracy counts from here."""
+        return self.last_stage * self.stage_steps + 1
+
+    def begins_stage(self, step: int) -> bool:
+        """Whether update `step` is the first of a stage after the first one: where the loss jumps
+        by design, as the model meets a layout it was not trained on."""
+        return step > 1 and self.stage(step) != self.stage(step - 1)
+
+    def resets_optimizer(self, step: int) -> bool:
+        """Whether update `step` starts from a fresh optimizer state (it begins a new stage)."""
+        return self.reset_optimizer and self.begins_stage(step)
+
+    def begin_step(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Put the model in the layout of update `step`, resetting the optimizer if the step begins a stage.
+
+        A reset empties the optimizer's per-parameter state (AdamW's moments and step count), which
+        is exactly the state of a freshly built optimizer: the learning-rate schedule goes on.
+        """
+        layout = self.layout(step)
+        model.set_layout(layout.thoughts, layout.removed)  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+        if self.resets_optimizer(step):
+            optimizer.state.clear()
+
+
+@CURRICULA.register("none")
+class ExplicitChain(Curriculum):
+    """Every written step, all run long: explicit chain of thought."""
+
+    def __init__(self, *, chain: RunningSumChain) -> None:
+        super().__init__(chain, stage_steps=1, reset_optimizer=False)
+
+
+@CURRICULA.register("coconut")
+class Coconut(Curriculum):
+    """Stage k: the first k written steps become k × thoughts_per_step continuous thoughts."""
+
+    def __init__(
+        self, stage_steps: int, thoughts_per_step: int, reset_optimizer: bool, *, chain: RunningSumChain
+    ) -> None:
+        super().__init__(chain, stage_steps, reset_optimizer)
+        self.thoughts_per_step = thoughts_per_step
+
+    @property
+    def last_stage(self) -> int:
+        return len(self.chain.widths)
+
+    def stage_layout(self, stage: int) -> Layout:
+        return Layout(stage * self.thoughts_per_step, self.chain.tokens_before(stage))
+
+
+@CURRICULA.register("internalize")
+class StepwiseInternalization(Curriculum):
+    """Stage k: the first k × tokens_per_stage chain tokens removed, until none is left."""
+
+    def __init__(
+        self, stage_steps: int, tokens_per_stage: int, reset_optimizer: bool, *, chain: RunningSumChain
+    ) -> None:
+        super().__init__(chain, stage_steps, reset_optimizer)
+        self.tokens_per_stage = tokens_per_stage
+
+    @property
+    def last_stage(self) -> int:
+        return -(-self.chain.length // self.tokens_per_stage)  # ceil: the last removal may take fewer
+
+    def stage_layout(self, stage: int) -> Layout:
+        return Layout(0, min(self.chain.length, stage * self.tokens_per_stage))
