@@ -52,7 +52,9 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTrans
     torch.manual_seed(config["seed"])
     runtime: dict[str, Any] = dict(vocab_size=task.vocab_size, prompt_len=task.prompt_len, answer_len=task.answer_len)
     if config["model"]["name"] in CHAIN_MODELS:
-        runtime["chain_len"] = RunningSumChain(task).length
+        chain = RunningSumChain(task)
+        runtime["chain_len"] = chain.length
+        runtime["chain_places"] = chain.places()  # read only by position: abacus
         # Only Coconut thinks; a projection nothing trains would be dead weight in the others.
         runtime["continuous_thoughts"] = config["curriculum"]["name"] == "coconut"
     else:
@@ -60,7 +62,7 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTrans
         runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
         # Likewise the running-sum embedding: only latent forcing reads it.
         runtime["latent_teacher"] = latent_forcing_active(config["train"])
-        runtime["digit_places"] = task.digit_places()  # read only by position: abacus
+    runtime["digit_places"] = task.digit_places()  # read only by position: abacus
     return MODELS.build(config["model"], **runtime)
 
 

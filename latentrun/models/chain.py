@@ -17,16 +17,19 @@ training loop sets the layout before each step (latentrun/train/curriculum.py).
 
 Logits for written token i come from position Tp + T - 1 + i, and for answer digit j from position
 Tp + T + Cw - 1 + j. Which written tokens a task asks for is the task's business (task/chains.py);
-the model only needs their count C.
+the model only needs their count C, and, for Abacus positions (`position: abacus`), each chain
+token's place within its number.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
-from latentrun.models.layers import Backbone, GradKVCache, KVCache, check_shapes, greedy_decode
+from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
 
 
 @MODELS.register("chain_transformer")
@@ -49,12 +52,27 @@ class ChainTransformer(nn.Module):
         answer_len: int,
         chain_len: int,
         continuous_thoughts: bool,
+        position: str = "learned",
+        abacus_max_offset: int = 0,
+        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
+        chain_places: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.prompt_len = prompt_len
         self.answer_len = answer_len
         self.chain_len = chain_len
+        # Abacus place ids of the prompt, the chain (one per chain token, 0 where a token marks no
+        # place) and the answer; the Backbone's table follows the layout (see _sync_places).
+        self._places: tuple[list[int], list[int], list[int]] | None = None
+        full_places = abacus_places(position, digit_places)  # prompt + answer, or None for learned
+        if full_places is not None:
+            assert digit_places is not None  # abacus_places refuses abacus without them
+            if chain_places is None or len(chain_places) != chain_len:
+                raise ValueError(f"position 'abacus' needs chain_places, one per chain token ({chain_len})")
+            prompt_places, answer_places = (list(p) for p in digit_places)
+            self._places = (prompt_places, list(chain_places), answer_places)
+            full_places = [*prompt_places, *chain_places, *answer_places]
         # Thoughts only ever replace written tokens one for one or better, so the full chain bounds the length.
         self.backbone = Backbone(
             vocab_size=vocab_size,
@@ -65,12 +83,15 @@ class ChainTransformer(nn.Module):
             mlp_ratio=mlp_ratio,
             dropout=dropout,
         )
+        self._places_layout = (0, 0)  # the layout the Backbone's place ids were laid out for
         self.thought_proj: nn.Linear | None = None
         if continuous_thoughts:
             self.thought_proj = nn.Linear(d_model, d_model)  # final hidden state → next thought's input
             nn.init.normal_(self.thought_proj.weight, mean=0.0, std=0.02)
             nn.init.zeros_(self.thought_proj.bias)
         self.register_buffer("layout", torch.zeros(2, dtype=torch.int64))  # (thoughts, removed)
+        if full_places is not None:  # last, so every other parameter keeps its initialisation
+            self.backbone.add_places(full_places, abacus_max_offset)
 
     # ---- the layout ---------------------------------------------------------------------------
     def set_layout(self, thoughts: int, removed: int) -> None:
@@ -82,6 +103,20 @@ class ChainTransformer(nn.Module):
         if thoughts and self.thought_proj is None:
             raise ValueError("continuous thoughts need a model built with continuous_thoughts")
         self.layout.copy_(torch.tensor([thoughts, removed]))
+
+    def _sync_places(self) -> None:
+        """Lay the Backbone's place ids out for the current layout: the prompt's, 0 for each thought,
+        the written chain's, the answer's, then 0 for the positions this layout leaves unused. The
+        ids follow the layout buffer (a loaded checkpoint's too), so they are a pure function of it."""
+        layout = (int(self.layout[0]), int(self.layout[1]))
+        if self._places is None or layout == self._places_layout:
+            return
+        prompt_places, chain_places, answer_places = self._places
+        thoughts, removed = layout
+        places = [*prompt_places, *[0] * thoughts, *chain_places[removed:], *answer_places]
+        places += [0] * (self.backbone.max_len - len(places))
+        self.backbone.places.copy_(torch.tensor(places, dtype=torch.long))
+        self._places_layout = layout
 
     @property
     def thoughts(self) -> int:
@@ -105,6 +140,7 @@ class ChainTransformer(nn.Module):
         thought's input (B, 1, D), or the prompt (B, Tp, D) when there are no thoughts; without one
         it is the whole prefix (B, Tp+T, D), each thought having re-run the growing sequence.
         """
+        self._sync_places()
         prefix = self.backbone.embed(prompt)  # (B, Tp, D)
         pending, project = prefix, self.thought_proj
         for _ in range(self.thoughts):
@@ -123,6 +159,7 @@ class ChainTransformer(nn.Module):
         without gradients), so the loss compares with models that write nothing.
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
+        self.backbone.draw_place_offset()  # one shift for the whole pass, thoughts and chain included
         if chain is None:
             written = self.write(prompt)[0]  # (B, Cw)
         else:

@@ -206,17 +206,21 @@ class Backbone(nn.Module):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
         self.places: Tensor
         self.place_offset: Tensor
-        self.wae: nn.Embedding | None = (
-            None  # place-value (Abacus) embeddings; built last, so the rest keeps its initialisation
-        )
+        self.wae: nn.Embedding | None = None  # place-value (Abacus) embeddings
         if places is not None:
-            if len(places) != max_len:
-                raise ValueError(f"places must give one id per position ({max_len}), got {len(places)}")
-            self.register_buffer("places", torch.tensor(places, dtype=torch.long), persistent=False)  # (max_len,)
-            self.register_buffer("place_offset", torch.zeros((), dtype=torch.long), persistent=False)
-            self.max_place_offset = max_place_offset
-            self.wae = nn.Embedding(max(places) + max_place_offset + 1, d_model)  # row 0: not a digit
-            nn.init.normal_(self.wae.weight, mean=0.0, std=0.02)
+            self.add_places(places, max_place_offset)
+
+    def add_places(self, places: Sequence[int], max_place_offset: int) -> None:
+        """Add place-value (Abacus) embeddings: `places` (max_len,) gives each position's place id,
+        0 for none. Drawn from the global generator when called, so a model calls it after building
+        its other parameters and they keep the initialisation they have without it."""
+        if len(places) != self.max_len:
+            raise ValueError(f"places must give one id per position ({self.max_len}), got {len(places)}")
+        self.register_buffer("places", torch.tensor(places, dtype=torch.long), persistent=False)  # (max_len,)
+        self.register_buffer("place_offset", torch.zeros((), dtype=torch.long), persistent=False)
+        self.max_place_offset = max_place_offset
+        self.wae = nn.Embedding(max(places) + max_place_offset + 1, self.wte.embedding_dim)  # row 0: not a digit
+        nn.init.normal_(self.wae.weight, mean=0.0, std=0.02)
 
     def draw_place_offset(self) -> None:
         """Before each training forward pass: one random shift of every digit's place id for the

@@ -48,6 +48,10 @@ class RunningSumChain:
         pieces = [self.task.number_tokens(sums[:, k], width) for k, width in enumerate(self.widths)]
         return torch.cat(pieces, dim=1) if pieces else a.new_zeros((a.shape[0], 0))
 
+    def places(self) -> list[int]:
+        """(C,) Abacus place id of every chain token: each digit's place within its step's number."""
+        return [place for width in self.widths for place in self.task.number_places(width)]
+
     def values(self, tokens: Tensor) -> Tensor:
         """(B, K) integers the steps of (B, C) chain tokens write (padding reads as 0): the inverse
         of `tokens`, for reading what a model wrote."""

@@ -137,12 +137,13 @@ class MultiplicationTask:
         (Abacus): 1 + the power of ten a position's digit stands for within its operand or the
         product, 0 for `*` and `=`. Fields have fixed widths, so the ids depend on the position only."""
 
-        def field(width: int) -> list[int]:
-            places = list(range(1, width + 1))  # least significant first
-            return places if self.lsb_first else places[::-1]
+        operand = self.number_places(self.operand_width)
+        return operand + [0] + operand + [0], self.number_places(self.product_width)
 
-        operand = field(self.operand_width)
-        return operand + [0] + operand + [0], field(self.product_width)
+    def number_places(self, width: int) -> list[int]:
+        """Place ids (1 + power of ten) of a `width`-digit number's tokens as `number_tokens` writes them."""
+        places = list(range(1, width + 1))  # least significant first
+        return places if self.lsb_first else places[::-1]
 
     def number_tokens(self, values: Tensor, width: int) -> Tensor:
         """(B,) non-negative integers → (B, width) tokens written as the task writes its numbers

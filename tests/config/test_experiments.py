@@ -12,6 +12,8 @@ from latentrun.train.schedules import TeacherForcing
 
 # One recipe per size, one model or method each: the latent models and the chain-of-thought methods.
 COMPARED = ("simple", "pause", "recurrent", "supervised", "cot", "coconut", "internalized")
+# Length generalization: one per method, trained on 1-3 digits with room for 5.
+LENGEN = ("simple", "supervised", "cot", "coconut", "internalized")
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json"
 
@@ -21,18 +23,23 @@ def test_the_expected_experiments_ship():
     assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
     compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in COMPARED}
     assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
+    assert {f"lengen_3digit_{kind}" for kind in LENGEN} <= names
 
 
-@pytest.mark.parametrize("digits", [2, 3, 4])
-def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
+FAMILIES = {
+    "compare_2digit": [f"compare_2digit_{kind}" for kind in COMPARED],
+    "compare_3digit": [f"compare_3digit_{kind}" for kind in COMPARED],
+    "gpu_4digit": ["simple_4digit_gpu", "latent_4digit_gpu"],
+    "lengen_3digit": [f"lengen_3digit_{kind}" for kind in LENGEN],
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_compared_experiments_differ_only_in_the_model_and_supervision(family):
     """Equal data, optimizer, schedule and step budget; parameter counts within 10%. The chain
     methods differ besides in their curriculum, which says what they write at each step."""
     root = Path(__file__).resolve().parents[2] / "experiments"
-    names = (
-        [f"compare_{digits}digit_{kind}" for kind in COMPARED]
-        if digits < 4
-        else ["simple_4digit_gpu", "latent_4digit_gpu"]
-    )
+    names = FAMILIES[family]
     resolved = [config.load(root / f"{name}.yaml") for name in names]
     for other in resolved[1:]:
         # Latent forcing exists only for supervised recurrent latents, so a plain twin cannot share it.
@@ -43,6 +50,16 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(digits):
         assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
     counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
     assert max(counts) / min(counts) < 1.1, counts
+
+
+def test_the_length_generalization_family_leaves_room_and_reads_places():
+    """Trained on at most 3 digits, with operand fields of 5, so that eval --max-digits 5 can write
+    the longer operands; every model reads Abacus places, the option made for reading them."""
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    for kind in LENGEN:
+        resolved = config.load(root / f"lengen_3digit_{kind}.yaml")
+        assert (resolved["dataset"]["max_digits"], resolved["dataset"]["operand_width"]) == (3, 5), kind
+        assert resolved["model"]["position"] == "abacus" and resolved["model"]["abacus_max_offset"] > 0, kind
 
 
 def test_best_4digit_twins_share_data_optimizer_and_budget():

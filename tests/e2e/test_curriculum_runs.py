@@ -22,6 +22,10 @@ CURRICULA = {
         "curriculum.tokens_per_stage=4",
     ),
 }
+# Abacus places follow the layout, and their random shift is drawn every update: both must resume exactly.
+ABACUS = ("--set", "model.position=abacus", "--set", "model.abacus_max_offset=3")
+CURRICULA["coconut+abacus"] = CURRICULA["coconut"] + ABACUS
+CURRICULA["internalize+abacus"] = CURRICULA["internalize"] + ABACUS
 TAGS = ("train/loss", "train/curriculum_stage", "val/exact_match", "val/loss")
 _straight: dict = {}
 
@@ -44,6 +48,8 @@ def straight_run(name: str, tmp_path_factory) -> object:
         ("coconut", 25),  # inside the last stage
         ("internalize", 21),
         ("internalize", 30),
+        ("coconut+abacus", 11),
+        ("internalize+abacus", 20),
     ],
 )
 def test_stop_and_resume_is_bitwise_equal_across_stage_changes(name, stop_at, tmp_path, tmp_path_factory):

@@ -11,7 +11,13 @@ VOCAB, PROMPT_LEN, ANSWER_LEN, CHAIN_LEN = 13, 8, 6, 9  # 3-digit operands: step
 LAYOUTS = [(0, 0), (1, 4), (2, 9), (0, 3), (0, 9)]
 
 
-def build(seed: int = 0, continuous_thoughts: bool = True) -> ChainTransformer:
+# Abacus place ids of "abc*def=" (least significant first), the chain's two steps and the product.
+DIGIT_PLACES = ([1, 2, 3, 0, 1, 2, 3, 0], [1, 2, 3, 4, 5, 6])
+CHAIN_PLACES = [1, 2, 3, 4, 1, 2, 3, 4, 5]
+ABACUS = dict(position="abacus", abacus_max_offset=3, digit_places=DIGIT_PLACES, chain_places=CHAIN_PLACES)
+
+
+def build(seed: int = 0, continuous_thoughts: bool = True, **options) -> ChainTransformer:
     torch.manual_seed(seed)
     return ChainTransformer(
         d_model=16,
@@ -24,6 +30,7 @@ def build(seed: int = 0, continuous_thoughts: bool = True) -> ChainTransformer:
         answer_len=ANSWER_LEN,
         chain_len=CHAIN_LEN,
         continuous_thoughts=continuous_thoughts,
+        **options,
     ).eval()
 
 
@@ -32,9 +39,13 @@ def inputs(n: int = 5, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch
     return tuple(torch.randint(0, 10, (n, size), generator=generator) for size in (PROMPT_LEN, ANSWER_LEN, CHAIN_LEN))
 
 
+POSITIONS = {"learned": {}, "abacus": ABACUS}
+
+
+@pytest.mark.parametrize("position", POSITIONS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_greedy_decoding_with_the_cache_matches_the_reference(layout):
-    model = build()
+def test_greedy_decoding_with_the_cache_matches_the_reference(layout, position):
+    model = build(**POSITIONS[position])
     model.set_layout(*layout)
     prompt, _, _ = inputs()
     cached, reference = model.write(prompt), model.write(prompt, use_cache=False)
@@ -43,10 +54,11 @@ def test_greedy_decoding_with_the_cache_matches_the_reference(layout):
     assert cached[0].shape == (5, CHAIN_LEN - layout[1]) and cached[1].shape == (5, ANSWER_LEN)
 
 
+@pytest.mark.parametrize("position", POSITIONS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_teacher_forcing_on_its_own_chain_gives_the_logits_decoding_chose_from(layout):
+def test_teacher_forcing_on_its_own_chain_gives_the_logits_decoding_chose_from(layout, position):
     """Logits for written token i and answer digit j come from the positions decoding reads them at."""
-    model = build()
+    model = build(**POSITIONS[position])
     model.set_layout(*layout)
     prompt, _, chain = inputs()
     written, answer, answer_logits = model.write(prompt)
@@ -115,3 +127,53 @@ def test_shapes_are_refused_when_wrong():
     prompt, answer, chain = inputs()
     with pytest.raises(ValueError, match=r"chain must be \(5, 9\)"):
         model(prompt, answer, chain=chain[:, :8])
+
+
+@pytest.mark.parametrize(
+    ("layout", "places"),
+    [
+        ((0, 0), [*DIGIT_PLACES[0], *CHAIN_PLACES, *DIGIT_PLACES[1]]),
+        ((1, 4), [*DIGIT_PLACES[0], 0, 1, 2, 3, 4, 5, *DIGIT_PLACES[1], 0, 0, 0]),
+        ((0, 3), [*DIGIT_PLACES[0], 4, 1, 2, 3, 4, 5, *DIGIT_PLACES[1], 0, 0, 0]),
+        ((2, 9), [*DIGIT_PLACES[0], 0, 0, *DIGIT_PLACES[1], 0, 0, 0, 0, 0, 0, 0]),
+    ],
+)
+def test_abacus_places_follow_the_layout_thoughts_having_none(layout, places):
+    model = build(**ABACUS)
+    model.set_layout(*layout)
+    model.generate(inputs()[0])
+    assert model.backbone.places.tolist() == places
+
+
+def test_abacus_places_follow_a_loaded_layout():
+    model = build(**ABACUS)
+    model.set_layout(1, 4)
+    prompt, answer, _ = inputs()
+    expected = model(prompt, answer)
+    copy = build(seed=5, **ABACUS)
+    copy(prompt, answer)  # lays the ids out for (0, 0) first
+    copy.load_state_dict(model.state_dict())
+    assert torch.equal(copy(prompt, answer), expected)
+
+
+def test_abacus_adds_only_its_table_and_needs_the_chain_places():
+    learned, abacus = build(seed=2), build(seed=2, **ABACUS)
+    assert set(abacus.state_dict()) - set(learned.state_dict()) == {"backbone.wae.weight"}
+    for name, value in learned.state_dict().items():
+        assert torch.equal(value, abacus.state_dict()[name]), name
+    assert abacus.backbone.wae.num_embeddings == 6 + 3 + 1  # ids 0..max place + max offset
+    with pytest.raises(ValueError, match="chain_places"):
+        build(**{**ABACUS, "chain_places": CHAIN_PLACES[:-1]})
+
+
+def test_abacus_shifts_once_per_training_pass_on_the_global_generator():
+    model = build(**ABACUS).train()
+    prompt, answer, chain = inputs()
+    torch.manual_seed(4)
+    expected = int(torch.randint(0, 4, ()))
+    torch.manual_seed(4)
+    model(prompt, answer, chain=chain)
+    assert int(model.backbone.place_offset) == expected
+    rng = torch.get_rng_state()
+    model.eval()(prompt, answer)
+    assert torch.equal(torch.get_rng_state(), rng), "evaluation must not draw"

@@ -37,6 +37,12 @@ def test_step_k_has_width_plus_k_digits_and_the_product_is_not_written_twice():
     assert RunningSumChain(task(5)).length == 30
 
 
+def test_chain_places_are_each_digits_place_within_its_step_in_the_written_order():
+    assert RunningSumChain(task(3)).places() == [1, 2, 3, 4, 1, 2, 3, 4, 5]
+    assert RunningSumChain(task(3, lsb_first=False)).places() == [4, 3, 2, 1, 5, 4, 3, 2, 1]
+    assert RunningSumChain(task(1)).places() == []
+
+
 @pytest.mark.parametrize(
     "width,lsb_first,a,b,expected_steps,expected_text",
     [
