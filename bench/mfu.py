@@ -39,6 +39,7 @@ DEFAULT_CONFIGS = [
     "experiments/best_3digit.yaml",
     "experiments/best_4digit.yaml",
     "experiments/best_4digit_simple.yaml",
+    "experiments/best_5digit.yaml",
 ]
 
 
