@@ -24,6 +24,7 @@ from latentrun.train.clipping import GradClipper
 from latentrun.train.components import Components
 from latentrun.train.curriculum import Curriculum
 from latentrun.train.loggers import MetricLogger
+from latentrun.train.objective import step_loss
 from latentrun.train.rules import latent_forcing_active
 from latentrun.train.stability import LossGuard
 from latentrun.train.trainer import Trainer, TrainSettings
@@ -145,11 +146,24 @@ def _training_pass(config: dict[str, Any], components: Components, device: torch
     """
     model = copy.deepcopy(components.model).train()
     batch = components.task.train_batch(1, config["train"]["batch_size"]).to(device)
+    settings = TrainSettings.from_section(config["train"])
+    chain = components.curriculum.chain if components.curriculum is not None else None
 
     def run_pass(name: str) -> None:
+        # The loss of the first training step, as the Trainer computes it: a chain model reads its
+        # written chain (a model called without one would time greedy decoding instead), latent
+        # supervision runs its probe, scheduled sampling and latent forcing their first ratio.
         with torch.random.fork_rng(devices=[]):
             with torch.autocast(device.type, dtype=precision.DTYPES[name], enabled=name != "fp32"):
-                loss = components.loss_fn(model(batch.prompt, batch.answer), batch.answer).loss
+                loss = step_loss(
+                    model,
+                    components.loss_fn,
+                    batch,
+                    teacher_forcing=settings.teacher_forcing(1),
+                    operand_width=components.task.operand_width,
+                    latent_forcing=settings.latent_forcing(1),
+                    chain=chain,
+                ).loss
             loss.backward()
         model.zero_grad(set_to_none=True)
 

@@ -1,5 +1,6 @@
 """latentrun.config.build: the train section reaches the clipper, loss guard, checkpointing and precision."""
 
+import pytest
 import torch
 
 from latentrun import config
@@ -60,3 +61,29 @@ def test_auto_precision_probes_a_copy_and_leaves_the_run_untouched():
     assert all(torch.equal(p, weights[name]) for name, p in components.model.named_parameters())
     assert all(p.grad is None for p in components.model.parameters())
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_auto_precision_times_the_pass_training_runs(monkeypatch):
+    """A chain model trains on its written chain in one parallel pass; the probe must time that
+    pass, not greedy decoding (which calling the model without its chain would run)."""
+    from latentrun.models.chain import ChainTransformer
+
+    cfg = config.resolve(
+        {
+            "model": {"name": "chain_transformer", "d_model": 16, "num_layers": 2, "num_heads": 2},
+            "dataset": {"name": "multiplication", "max_digits": 3},
+            "train": {"device": "cpu", "batch_size": 4, "precision": "auto"},
+        }
+    )
+    components = build.build_components(cfg, torch.device("cpu"))
+    calls = []
+    original = ChainTransformer.forward
+
+    def forward(self, prompt, answer, chain=None):
+        calls.append(chain is not None)
+        return original(self, prompt, answer, chain)
+
+    monkeypatch.setattr(ChainTransformer, "forward", forward)
+    monkeypatch.setattr(ChainTransformer, "write", lambda *args, **kwargs: pytest.fail("the probe decoded"))
+    build.choose_precision(cfg, components, torch.device("cpu"))
+    assert calls and all(calls)
