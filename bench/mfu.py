@@ -37,7 +37,9 @@ DEFAULT_CONFIGS = [
     "experiments/simple_3digit.yaml",
     "experiments/latent_3digit.yaml",
     "experiments/best_3digit.yaml",
+    "experiments/best_3digit_latent.yaml",
     "experiments/best_4digit.yaml",
+    "experiments/best_4digit_latent.yaml",
     "experiments/best_4digit_simple.yaml",
     "experiments/best_5digit.yaml",
 ]
