@@ -52,8 +52,8 @@ class ChainTransformer(nn.Module):
         answer_len: int,
         chain_len: int,
         continuous_thoughts: bool,
-        position: str = "learned",
-        abacus_max_offset: int = 0,
+        position: str,
+        abacus_max_offset: int,
         digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
         chain_places: Sequence[int] | None = None,
     ) -> None:

@@ -22,8 +22,17 @@ RUNTIME = {
     "scheduler": {"optimizer", "max_steps"},
     "curriculum": {"chain"},
 }
-# A chain model is built with its chain's length and whether it thinks, instead of a latent probe.
-CHAIN_MODEL_RUNTIME = {"vocab_size", "prompt_len", "answer_len", "chain_len", "continuous_thoughts"}
+# A chain model is built with its chain's length and whether it thinks, instead of a latent probe,
+# and with the place ids of its chain's tokens beside the prompt's and the answer's.
+CHAIN_MODEL_RUNTIME = {
+    "vocab_size",
+    "prompt_len",
+    "answer_len",
+    "chain_len",
+    "continuous_thoughts",
+    "digit_places",
+    "chain_places",
+}
 
 
 def runtime_keys(kind: str, name: str) -> set[str]:
@@ -71,7 +80,15 @@ def test_constructor_parameters_and_schema_agree_both_ways(kind, name):
 def runtime_for(kind: str, name: str) -> dict:
     """Small stand-ins for what the runner passes beside a section of `kind` naming `name`."""
     if kind == "model" and name in CHAIN_MODELS:
-        return {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "chain_len": 3, "continuous_thoughts": True}
+        return {
+            "vocab_size": 13,
+            "prompt_len": 6,
+            "answer_len": 4,
+            "chain_len": 3,
+            "continuous_thoughts": True,
+            "digit_places": ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4]),
+            "chain_places": [1, 2, 3],
+        }
     if kind == "model":
         places = ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4])
         return {

@@ -30,7 +30,7 @@ def build(seed: int = 0, continuous_thoughts: bool = True, **options) -> ChainTr
         answer_len=ANSWER_LEN,
         chain_len=CHAIN_LEN,
         continuous_thoughts=continuous_thoughts,
-        **options,
+        **{"position": "learned", "abacus_max_offset": 0, **options},
     ).eval()
 
 
