@@ -125,6 +125,7 @@ def build_loss_guard(train: dict[str, Any]) -> LossGuard:
         train["emergency_recovery_steps"],
         train["rollback_after"],
         train["max_rollbacks"],
+        train["loss_spike_floor"],
     )
 
 

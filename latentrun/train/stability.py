@@ -1,8 +1,10 @@
 """Loss-explosion handling: notice a bad step, cut the learning rate, and know when to roll back.
 
 A step is bad when its loss is not finite, when its loss is more than `spike_factor` times the
-running average of recent good losses, or (reported by the trainer) when its gradient norm is not
-finite. A bad step's update is skipped. Each one multiplies an emergency learning-rate scale by
+running average of recent good losses (or of `spike_floor`, when the average is below it), or
+(reported by the trainer) when its gradient norm is not finite. The floor is there for a model that
+has learned its task: at a running loss of 1e-7 a step at 1e-5 is 100x the average and harmless,
+and judging it a spike would roll a finished model back until the run stops as diverged. A bad step's update is skipped. Each one multiplies an emergency learning-rate scale by
 `lr_factor`; the scale then recovers geometrically to 1 over `recovery_steps` steps, so training
 creeps back to its schedule rather than jumping. After `rollback_after` bad steps in a row the
 weights themselves are suspect, and the trainer goes back to the last checkpoint written before the
@@ -59,14 +61,18 @@ class LossGuard:
         recovery_steps: int,
         rollback_after: int,
         max_rollbacks: int,
+        spike_floor: float,
     ) -> None:
         if spike_factor is not None and spike_factor <= 1:
             raise ValueError(f"spike_factor must be > 1 or None, got {spike_factor}")
         if not 0 <= average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1), got {average_decay}")
+        if spike_floor < 0:
+            raise ValueError(f"spike_floor must be >= 0, got {spike_floor}")
         if not 0 < lr_factor < 1:
             raise ValueError(f"lr_factor must be in (0, 1), got {lr_factor}")
         self.spike_factor = spike_factor
+        self.spike_floor = spike_floor
         self.average_decay = average_decay
         self.lr_factor = lr_factor
         self.recovery_steps = recovery_steps
@@ -96,7 +102,9 @@ class LossGuard:
         if not math.isfinite(loss):
             return f"non-finite loss ({loss})"
         average = self.running_average()
-        if self.spike_factor is not None and average is not None and loss > self.spike_factor * average:
+        if self.spike_factor is None or average is None:
+            return None
+        if loss > self.spike_factor * max(average, self.spike_floor):
             return f"loss {loss:.4g} is {loss / average:.1f}x its running average {average:.4g}"
         return None
 

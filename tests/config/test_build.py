@@ -18,6 +18,7 @@ TRAIN = {
     "emergency_recovery_steps": 9,
     "rollback_after": 2,
     "max_rollbacks": 4,
+    "loss_spike_floor": 0.5,
 }
 
 
@@ -41,7 +42,8 @@ def test_clipper_and_guard_take_their_train_keys():
         guard.recovery_steps,
         guard.rollback_after,
         guard.max_rollbacks,
-    ) == (None, 0.9, 0.25, 9, 2, 4)
+        guard.spike_floor,
+    ) == (None, 0.9, 0.25, 9, 2, 4, 0.5)
 
 
 def test_gradient_checkpointing_is_switched_on_in_every_block():

@@ -10,7 +10,13 @@ from latentrun.train.stability import LossGuard, TrainingDiverged, scaled_learni
 
 def guard(**overrides) -> LossGuard:
     params = dict(
-        spike_factor=4.0, average_decay=0.5, lr_factor=0.5, recovery_steps=4, rollback_after=3, max_rollbacks=1
+        spike_factor=4.0,
+        average_decay=0.5,
+        lr_factor=0.5,
+        recovery_steps=4,
+        rollback_after=3,
+        max_rollbacks=1,
+        spike_floor=0.0,
     )
     return LossGuard(**{**params, **overrides})
 
@@ -31,6 +37,27 @@ def test_spikes_are_judged_only_once_the_average_has_seen_its_time_constant():
     assert g.check_loss(3.9) is None
     assert "4.5x its running average" in g.check_loss(4.5)
     assert guard(spike_factor=None, average_decay=0.0).check_loss(1e9) is None
+
+
+def test_a_learned_task_is_judged_against_the_floor_not_its_tiny_average():
+    """At a running loss of 1e-7 a 1e-5 step is 100x the average and still harmless (a 3x3 chain
+    model at convergence was rolled back three times and stopped as diverged for such steps)."""
+    converged = guard(spike_floor=0.01)
+    for _ in range(4):
+        converged.record_good(1e-7)
+    assert converged.check_loss(1e-5) is None and converged.check_loss(0.039) is None
+    assert "x its running average" in converged.check_loss(0.041)  # 4 x the floor
+    assert "non-finite" in converged.check_loss(math.nan)
+    unfloored = guard(spike_floor=0.0)
+    for _ in range(4):
+        unfloored.record_good(1e-7)
+    assert "x its running average" in unfloored.check_loss(1e-5)
+    above = guard(spike_floor=0.01)  # an average above the floor is judged as before
+    for _ in range(4):
+        above.record_good(1.0)
+    assert above.check_loss(3.9) is None and "x its running average" in above.check_loss(4.1)
+    with pytest.raises(ValueError, match="spike_floor"):
+        guard(spike_floor=-1.0)
 
 
 def test_a_restarted_average_forgets_the_old_losses_and_keeps_the_rest():
