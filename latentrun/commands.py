@@ -171,10 +171,13 @@ def _in_process_group(train: Callable[[], int]) -> int:
 
     if not distributed.init().is_main:
         configure_console_logging("WARNING")  # rank 0 tells the story; the others speak up only when wrong
+    finished = False
     try:
-        return train()
+        status = train()
+        finished = True
+        return status
     finally:
-        distributed.shutdown()
+        distributed.shutdown(finished)
 
 
 def _suggest_next(run_dir: Path, runs_dir: Path, status: int) -> None:

@@ -27,6 +27,7 @@ T = TypeVar("T")
 # Long enough for rank 0 to verify a few large checkpoints while the others wait at a broadcast;
 # short enough that a rank stuck on a dead peer gives up within minutes, not gloo's default 30.
 _TIMEOUT = dt.timedelta(minutes=10)
+_EXIT_WAIT = dt.timedelta(minutes=2)  # how long a finished rank waits for the others before leaving
 # torch 2.13 renamed DDP's broadcast_buffers (and warns about the old name); older ones know only it.
 _NO_BUFFER_SYNC = (
     "forward_sync_buffers"
@@ -71,10 +72,21 @@ def init() -> Context:
     return _context
 
 
-def shutdown() -> None:
-    """Leave the process group (so that torchrun sees a clean exit) and go back to a world of one."""
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group (so that torchrun sees a clean exit) and go back to a world of one.
+
+    `finished`: every rank got to the end normally, so wait for the others first. A rank that tears
+    its group down while another still works (rank 0 grading the test split, say) can die in gloo's
+    teardown with SIGABRT ("terminate called without an active exception"), seen under load in CI.
+    The wait is bounded, so a rank whose peer has died still leaves.
+    """
     global _context
     if dist.is_initialized():
+        if finished:
+            try:
+                dist.monitored_barrier(timeout=_EXIT_WAIT)
+            except Exception:  # a peer gone or a backend without monitored_barrier: leave anyway
+                pass
         dist.destroy_process_group()
     _context = Context()
 
