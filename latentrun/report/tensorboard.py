@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ class TensorBoardLogger:
     """
 
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+        _after_earlier_sessions(Path(run_dir))
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
 
     def _events(self) -> Any:
@@ -54,3 +56,19 @@ class TensorBoardLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _after_earlier_sessions(run_dir: Path) -> None:
+    """Wait (under a second) until this session's event file will sort after every earlier one.
+
+    TensorBoard reads a run's event files in name order, `events.out.tfevents.<epoch second>.<host>.<pid>`:
+    a resume within the same second as the stop, from a process with a smaller pid, would be read
+    before the session it continues, and the earlier session's steps then look like stale data
+    and are dropped."""
+    seconds = []
+    for path in run_dir.glob("events.out.tfevents.*"):
+        field = path.name.split(".")[3]
+        if field.isdigit():
+            seconds.append(int(field))
+    while seconds and int(time.time()) <= max(seconds):
+        time.sleep(0.05)
