@@ -45,6 +45,7 @@ _USAGE_ERRORS = (
     ("latentrun.config", "ConfigError"),
     ("latentrun.runs.rundir", "RunError"),
     ("latentrun.task.multiplication", "ProblemError"),
+    ("latentrun.task.problems", "ProblemFileError"),
 )
 _RUNTIME_ERRORS = (
     ("latentrun.train.checkpointing", "CheckpointError"),
@@ -235,6 +236,13 @@ def _add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"
     )
     parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="grade on the problems of a file instead (ICoT lines 'a_0 a_1 ... * b_0 ...||chain #### p_0 ...' "
+        "or 'a*b' lines), e.g. ../shared/data/icot/4x4_test.txt; writes eval/file-NAME.json",
+    )
     _add_runs_dir(parser)
 
 

@@ -305,6 +305,8 @@ def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     if options.samples < 1:
         parser.error("--samples must be a positive number")
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
+    if options.file is not None:
+        return _eval_file(run_dirs, options.file)
     for run_dir in run_dirs:
         graded = inference.evaluate_split(run_dir, options.split)
         split_path = run_dir / "eval" / f"{options.split}.json"
@@ -324,6 +326,26 @@ def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
         print(f"{run_dir.name} (step {state['step']})")
         print(grid.format_grid(cells, max_digits))
         print(f"wrote {split_path}, {json_path} and {png_path}")
+    return EXIT_OK
+
+
+def _eval_file(run_dirs: list[Path], path: Path) -> int:
+    """`eval RUN --file PATH`: each run graded on a file of problems, written to eval/file-STEM.json."""
+    from latentrun.core.atomic import atomic_write_json
+    from latentrun.runs import inference
+    from latentrun.task.problems import read_problems
+
+    read_problems(path)  # a malformed file is reported before any run is loaded
+    for run_dir in run_dirs:
+        graded = inference.evaluate_file(run_dir, path)
+        record_path = run_dir / "eval" / f"file-{path.stem}.json"
+        record_path.parent.mkdir(exist_ok=True)
+        atomic_write_json(record_path, {"run": run_dir.name, **graded})
+        print(
+            f"{run_dir.name} {path.name} ({graded['problems']} problems, step {graded['step']}): "
+            f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
+        )
+        print(f"wrote {record_path}")
     return EXIT_OK
 
 

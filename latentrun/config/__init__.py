@@ -13,10 +13,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from latentrun.config.errors import ConfigError, Origins
+from latentrun.config.errors import ConfigError, Origins, fmt, where
 from latentrun.config.overrides import RUN_CONTROL_KEYS, apply_overrides, diff, dump, flatten, parse_override
 from latentrun.config.reader import parse, read_text
 from latentrun.config.validator import SCHEMA_PATH, load_schema, resolve, validate
+
+EXPERIMENT_SUFFIXES = (".yaml", ".yml")  # init.from names an experiment file, not a run, when it ends so
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict:
@@ -30,7 +32,30 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> dict:
     if raw.get("experiment") is None:
         raw["experiment"] = Path(path).stem
         origins.setdefault(("experiment",), (source, None))  # blame the file name, not line 1
-    return validate(raw, origins)
+    return _resolve_paths(validate(raw, origins), Path(path).parent, origins)
+
+
+def _resolve_paths(config: dict, base: Path, origins: Origins) -> dict:
+    """Make the config's file paths absolute, relative to the experiment file's folder, so that the
+    frozen copy in a run dir means the same files from anywhere; a missing file is a ConfigError.
+    Runs named in init.from stay as written: they are looked up in the runs dir when the run starts."""
+    missing = []
+
+    def absolute(written: str, key: tuple[str, ...], what: str) -> str:
+        file = Path(os.path.abspath(Path(written) if Path(written).is_absolute() else base / written))
+        if not file.is_file():
+            missing.append(fmt(*where(origins, key), key, f"no such {what}: {file}"))
+        return str(file)
+
+    dataset = config["dataset"]
+    if "exclude" in dataset:
+        dataset["exclude"] = [absolute(path, ("dataset", "exclude"), "problem file") for path in dataset["exclude"]]
+    source = config["init"]["from"]
+    if source is not None and source.endswith(EXPERIMENT_SUFFIXES):
+        config["init"]["from"] = absolute(source, ("init", "from"), "experiment file")
+    if missing:
+        raise ConfigError(missing)
+    return config
 
 
 __all__ = [

@@ -72,7 +72,10 @@ def build_curriculum(config: dict[str, Any], task: MultiplicationTask) -> Curric
     None for models that write no chain. A new model's layout, (0, 0), is every curriculum's stage 0."""
     if config["model"]["name"] not in CHAIN_MODELS:
         return None
-    return CURRICULA.build(config["curriculum"], chain=RunningSumChain(task))
+    runtime: dict[str, Any] = {"chain": RunningSumChain(task)}
+    if config["curriculum"]["name"] == "internalize":  # counts examples and draws smoothing offsets
+        runtime.update(batch_size=config["train"]["batch_size"], seed=config["seed"])
+    return CURRICULA.build(config["curriculum"], **runtime)
 
 
 def build_components(config: dict[str, Any], device: torch.device) -> Components:

@@ -23,8 +23,25 @@ from loguru import logger
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
-from latentrun.config.build import build_components, build_trainer, choose_precision, resolve_device
-from latentrun.core.status import CRASHED, CREATED, EXIT_INTERRUPTED, EXIT_OK, FINISHED, INTERRUPTED, RUNNING
+from latentrun.config.build import (
+    build_components,
+    build_model,
+    build_task,
+    build_trainer,
+    choose_precision,
+    resolve_device,
+)
+from latentrun.core.status import (
+    CRASHED,
+    CREATED,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+)
+from latentrun.launch import warmstart
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
@@ -57,18 +74,40 @@ def start(
     stop_at: int | None = None,
     experiment_file: str | Path | None = None,
     launch: dict[str, Any] | None = None,
+    stages: tuple[Path, ...] = (),
 ) -> tuple[Path, int]:
     """Create a new run directory for `config` and train it; returns (run_dir, exit status).
 
     `experiment_file` is recorded so that `list --id` can show how the run differs from its file;
-    `launch` ({launch: id, launch_index: i}) ties the run to the launch that started it.
+    `launch` ({launch: id, launch_index: i}) ties the run to the launch that started it. A config
+    with `init.from` first finds (or trains) its source; `stages` are the experiment files whose
+    runs are waiting for this one, to refuse a cycle. When a stage stops unfinished, the run is
+    not created and (the stage's run dir, its exit status) is returned.
     """
     device = distributed.local_device(resolve_device(config["train"]["device"]))
     _check_precision(config, device)
     _check_trackers(config)
+    try:
+        source = warmstart.find_source(config, runs_dir, _start_stage, _resume_stage, stages)
+    except warmstart.StageStopped as stopped:
+        logger.warning(
+            f"{stopped.run_dir.name}, the stage init.from names, stopped before it finished; "
+            "give the same command again to go on from it"
+        )
+        return stopped.run_dir, stopped.status if stopped.status != EXIT_OK else EXIT_FAILURE
+    if source is not None:  # an architecture the weights do not fit is refused before a run dir exists
+        warmstart.check_fits(build_model(config, build_task(config)), source)
     with contextlib.ExitStack() as held:
-        run = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held, launch))
-        return run.path, _train(run, config, device, stop_at)
+        run = distributed.from_main(lambda: _create(config, runs_dir, experiment_file, held, launch, source))
+        return run.path, _train(run, config, device, stop_at, source=source)
+
+
+def _start_stage(config: dict[str, Any], runs_dir: Path, file: Path, stages: tuple[Path, ...]) -> tuple[Path, int]:
+    return start(config, runs_dir, experiment_file=file, stages=stages)
+
+
+def _resume_stage(run_dir: Path) -> int:
+    return resume(run_dir, [])
 
 
 def _create(
@@ -77,6 +116,7 @@ def _create(
     experiment_file: str | Path | None,
     held: contextlib.ExitStack,
     launch: dict[str, Any] | None = None,
+    source: warmstart.Source | None = None,
 ) -> RunDir:
     """Rank 0: the new run directory, locked for as long as `held` lives, with its config and meta."""
     _check_world_fits(config)
@@ -96,6 +136,7 @@ def _create(
             "world_size": distributed.context().world_size,
             "status": CREATED,
             **(launch or {}),
+            **({"init": source.record()} if source is not None else {}),
             **runs.process_owner(),
             "history": [{"event": "start", "time": runs.now(), "step": 0, "command": runs.command_line()}],
         }
@@ -182,6 +223,7 @@ def _train(
     stop_at: int | None,
     resume: Resume | None = None,
     state: dict[str, Any] | None = None,
+    source: warmstart.Source | None = None,
 ) -> int:
     """Build the trainer and load the checkpoint, then (only then) write to the run dir, train,
     and keep meta.json's status true whatever happens."""
@@ -189,7 +231,7 @@ def _train(
     threads = torch.get_num_threads()
     sink, writing = None, False
     try:
-        trainer, choice, parameters = _build(run, config, device, state)
+        trainer, choice, parameters = _build(run, config, device, state, source)
         writing = True
         if world.is_main:
             sink = logger.add(run.log_file, level="INFO", format=_LOG_FORMAT)
@@ -257,15 +299,25 @@ def _begin_session(
 
 
 def _build(
-    run: RunDir, config: dict[str, Any], device: torch.device, state: dict[str, Any] | None
+    run: RunDir,
+    config: dict[str, Any],
+    device: torch.device,
+    state: dict[str, Any] | None,
+    source: warmstart.Source | None = None,
 ) -> tuple[Trainer, Choice, int]:
-    """(trainer with `state` loaded, its precision, the parameter count), writing nothing anywhere."""
+    """(trainer with `state` loaded, or a new one with `source`'s weights, its precision, the
+    parameter count), writing nothing anywhere."""
     world = distributed.context()
     if config["train"]["num_threads"]:
         torch.set_num_threads(config["train"]["num_threads"])
     random.seed(config["seed"])
     np.random.seed(config["seed"])
     components = build_components(config, device)
+    if state is None and source is not None:
+        fresh = warmstart.load_weights(components.model, source)
+        logger.info(
+            f"warm start from {source.describe()}" + (f"; newly initialised: {', '.join(fresh)}" if fresh else "")
+        )
     # Rank 0 decides (an `auto` probe could time differently on each rank) and tells the others.
     choice = distributed.from_main(lambda: _precision(config, components, device, state))
     if world.world_size > 1:

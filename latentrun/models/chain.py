@@ -6,10 +6,18 @@ the literature move along:
 
 - explicit chain of thought: (0, 0), every written step is a target, decoded greedily;
 - Coconut (Hao et al. 2024): stage k replaces the first k written steps by continuous thoughts,
-  the input of thought t being a learned projection of the final hidden state before it (as in
+  the input of thought t being the final (normed) hidden state before it, as the paper feeds it
+  back (`thought_feedback: hidden`), or a learned projection of it (`projection`, as in
   `latent_mode: recurrent`), so each thought adds one pass of depth and costs no token;
 - stepwise internalization (Deng et al. 2024): (0, m), the first m chain tokens removed, until
-  m = C and the model answers directly.
+  m = C and the model answers directly. With removal smoothing each training example removes
+  m + o_i tokens (`extra_removed`): the sequences then differ in length and are right-padded,
+  which causal attention keeps from touching anything before the padding.
+
+Removed tokens give up their positions to what follows them by default (as Deng et al.'s default);
+with `keep_positions` (their `--keep_position`) every token after the thoughts keeps the position
+id it had with the whole chain written, so removing a token moves nothing a learned absolute
+position embedding has learned to find where it was.
 
 The layout is a buffer, so a checkpoint holds the layout its weights were trained and evaluated
 with, and `predict`/`eval` read a run back as it was. The model knows nothing of schedules: the
@@ -30,6 +38,8 @@ from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
 from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
+
+THOUGHT_FEEDBACK = ("hidden", "projection")
 
 
 @MODELS.register("chain_transformer")
@@ -52,6 +62,8 @@ class ChainTransformer(nn.Module):
         answer_len: int,
         chain_len: int,
         continuous_thoughts: bool,
+        thought_feedback: str,
+        keep_positions: bool,
         position: str,
         abacus_max_offset: int,
         digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
@@ -84,8 +96,12 @@ class ChainTransformer(nn.Module):
             dropout=dropout,
         )
         self._places_layout = (0, 0)  # the layout the Backbone's place ids were laid out for
+        if thought_feedback not in THOUGHT_FEEDBACK:
+            raise ValueError(f"thought_feedback must be one of {', '.join(THOUGHT_FEEDBACK)}, got {thought_feedback!r}")
+        self.continuous_thoughts = continuous_thoughts
+        self.keep_positions = keep_positions
         self.thought_proj: nn.Linear | None = None
-        if continuous_thoughts:
+        if continuous_thoughts and thought_feedback == "projection":
             self.thought_proj = nn.Linear(d_model, d_model)  # final hidden state → next thought's input
             nn.init.normal_(self.thought_proj.weight, mean=0.0, std=0.02)
             nn.init.zeros_(self.thought_proj.bias)
@@ -100,7 +116,7 @@ class ChainTransformer(nn.Module):
             raise ValueError(f"removed must be in 0..{self.chain_len}, got {removed}")
         if not 0 <= thoughts <= removed:
             raise ValueError(f"thoughts must be in 0..removed ({removed}): they take the removed tokens' places")
-        if thoughts and self.thought_proj is None:
+        if thoughts and not self.continuous_thoughts:
             raise ValueError("continuous thoughts need a model built with continuous_thoughts")
         self.layout.copy_(torch.tensor([thoughts, removed]))
 
@@ -109,10 +125,11 @@ class ChainTransformer(nn.Module):
         the written chain's, the answer's, then 0 for the positions this layout leaves unused. The
         ids follow the layout buffer (a loaded checkpoint's too), so they are a pure function of it."""
         layout = (int(self.layout[0]), int(self.layout[1]))
+        thoughts, removed = layout
+        self.backbone.position_gap = (self.prompt_len + thoughts, removed - thoughts) if self.keep_positions else (0, 0)
         if self._places is None or layout == self._places_layout:
             return
         prompt_places, chain_places, answer_places = self._places
-        thoughts, removed = layout
         places = [*prompt_places, *[0] * thoughts, *chain_places[removed:], *answer_places]
         places += [0] * (self.backbone.max_len - len(places))
         self.backbone.places.copy_(torch.tensor(places, dtype=torch.long))
@@ -142,15 +159,21 @@ class ChainTransformer(nn.Module):
         """
         self._sync_places()
         prefix = self.backbone.embed(prompt)  # (B, Tp, D)
-        pending, project = prefix, self.thought_proj
+        pending = prefix
         for _ in range(self.thoughts):
-            assert project is not None  # set_layout gives thoughts only to a model built to think
             h = self.backbone(pending, cache) if cache is not None else self.backbone(prefix)
-            pending = project(h[:, -1:])  # (B, 1, D): the next thought's input
+            pending = self.thought_input(h[:, -1:])  # (B, 1, D): the next thought's input
             prefix = torch.cat([prefix, pending], dim=1)  # (B, Tp+t+1, D)
         return pending if cache is not None else prefix
 
-    def forward(self, prompt: Tensor, answer: Tensor, chain: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    def thought_input(self, hidden: Tensor) -> Tensor:
+        """The input embedding (B, 1, D) of the next continuous thought, from the final hidden
+        state (B, 1, D) before it: itself (Coconut's feedback), or its learned projection."""
+        return hidden if self.thought_proj is None else self.thought_proj(hidden)
+
+    def forward(
+        self, prompt: Tensor, answer: Tensor, chain: Tensor | None = None, extra_removed: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Teacher-forced logits.
 
         With the full chain (B, C), as in training: (answer logits (B, P, V), logits of the written
@@ -160,6 +183,10 @@ class ChainTransformer(nn.Module):
         """
         check_shapes(prompt, answer, self.prompt_len, self.answer_len)
         self.backbone.draw_place_offset()  # one shift for the whole pass, thoughts and chain included
+        if extra_removed is not None:
+            if chain is None:
+                raise ValueError("extra_removed is for training: it needs the chain")
+            return self._forward_ragged(prompt, answer, chain, extra_removed)
         if chain is None:
             written = self.write(prompt)[0]  # (B, Cw)
         else:
@@ -175,6 +202,34 @@ class ChainTransformer(nn.Module):
         logits = self.backbone.logits(h)  # (B, Cw+P, V)
         answer_logits = logits[:, Cw:]  # (B, P, V)
         return answer_logits if chain is None else (answer_logits, logits[:, :Cw])
+
+    def _forward_ragged(
+        self, prompt: Tensor, answer: Tensor, chain: Tensor, extra_removed: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits when example i removes `removed + extra_removed[i]` chain tokens:
+        (answer logits (B, P, V), chain logits (B, Cw, V)), Cw = C - removed the longest written
+        chain; chain logit t of example i predicts its written token t for t < C - its removal,
+        and is padding after that (the loss masks it)."""
+        if self.thoughts or self._places is not None:
+            raise ValueError("per-example removal is for internalization with learned positions only")
+        if tuple(chain.shape) != (prompt.size(0), self.chain_len):
+            raise ValueError(f"chain must be ({prompt.size(0)}, {self.chain_len}), got {tuple(chain.shape)}")
+        C, P, Tp = self.chain_len, self.answer_len, self.prompt_len
+        removed = int(self.layout[1]) + extra_removed  # (B,)
+        longest = C - int(self.layout[1]) + P - 1  # the longest sequence after the prompt
+        written_then_answer = torch.cat([chain, answer[:, :-1]], dim=1)  # (B, C+P-1)
+        index = removed[:, None] + torch.arange(longest, device=prompt.device)  # (B, L)
+        rest = written_then_answer.gather(1, index.clamp(max=C + P - 2))  # (B, L); past the end: padding
+        x = torch.cat([self.backbone.embed(prompt), self.backbone.embed(rest)], dim=1)  # (B, Tp+L, D)
+        steps = torch.arange(Tp + longest, device=prompt.device).expand(prompt.size(0), -1)  # (B, Tp+L)
+        # keep_positions: token t after the prompt sits where it would with the whole chain written.
+        shift = removed[:, None] * (steps >= Tp) if self.keep_positions else torch.zeros_like(steps)
+        positions = (steps + shift).clamp(max=self.backbone.max_len - 1)  # padding may run past the end
+        logits = self.backbone.logits(self.backbone(x, positions=positions))  # (B, Tp+L, V)
+        # Answer digit j of example i is rest token (C - removed_i) + j, predicted one position earlier.
+        answer_at = Tp - 1 + (C - removed)[:, None] + torch.arange(P, device=prompt.device)  # (B, P)
+        answer_logits = logits.gather(1, answer_at[..., None].expand(-1, -1, logits.size(-1)))  # (B, P, V)
+        return answer_logits, logits[:, Tp - 1 : Tp - 1 + C - int(self.layout[1])]
 
     @torch.no_grad()
     def write(self, prompt: Tensor, use_cache: bool = True) -> tuple[Tensor, Tensor, Tensor]:

@@ -204,6 +204,9 @@ class Backbone(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("proj.weight"):  # residual outputs: keep the stream's variance flat in depth
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * num_layers))
+        # (from, size): sequence positions from `from` on read position id + size, so that tokens
+        # after removed ones keep the ids they had (a chain model's keep_positions); (0, 0): none.
+        self.position_gap: tuple[int, int] = (0, 0)
         self.places: Tensor
         self.place_offset: Tensor
         self.wae: nn.Embedding | None = None  # place-value (Abacus) embeddings
@@ -250,17 +253,24 @@ class Backbone(nn.Module):
             len(self.blocks), batch, self.num_heads, self.max_len, D // self.num_heads, dtype=w.dtype, device=w.device
         )
 
-    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, cache: KVCache | GradKVCache | None = None, positions: Tensor | None = None) -> Tensor:
         """Embeddings (B, T, D) → final hidden states (B, T, D).
 
         Without a cache, x is the whole sequence from position 0. With one, x continues the
         sequence the cache holds, is appended to it, and attends to everything before it.
+        `positions` (B, T) gives each example's position ids itself (sequences of several layouts
+        in one batch); otherwise they are the sequence positions, shifted by `position_gap`.
         """
         T = x.size(1)
         start = 0 if cache is None else cache.length
         if start + T > self.max_len:
             raise ValueError(f"sequence of {start + T} positions exceeds the {self.max_len} it was built for")
-        x = x + self.wpe(torch.arange(start, start + T, device=x.device))  # (B, T, D)
+        if positions is None:
+            positions = torch.arange(start, start + T, device=x.device)  # (T,)
+            at, size = self.position_gap
+            if size:
+                positions = positions + size * (positions >= at)
+        x = x + self.wpe(positions)  # (B, T, D)
         if self.wae is not None:
             ids = self.places[start : start + T]  # (T,)
             if self.training:

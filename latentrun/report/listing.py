@@ -198,6 +198,7 @@ def details(run_dir: Path) -> dict[str, Any]:
         "environment": meta.get("environment"),
         "error": meta.get("error"),
         "experiment_file": meta.get("experiment_file"),
+        "init": meta.get("init"),
         "config_diff": config_diff(run_dir, meta.get("experiment_file")),
         "history": meta.get("history", []),
         "checkpoints": files,
@@ -306,6 +307,12 @@ def format_details(info: dict[str, Any]) -> str:
     git = (info.get("environment") or {}).get("git")
     if git:
         lines.append(f"code        git {git['commit'][:12]}" + (" (uncommitted changes)" if git.get("dirty") else ""))
+    init = info.get("init")
+    if isinstance(init, dict):  # a warm start: where the first weights came from
+        lines.append(
+            f"warm start  {init.get('run')} ({init.get('checkpoint')}, step {init.get('step')}, "
+            f"sha256 {str(init.get('sha256'))[:12]}) from {init.get('from')}"
+        )
     if info.get("error"):
         lines.append(f"error       {info['error']}")
     diff = info["config_diff"]

@@ -11,6 +11,7 @@ from torch import nn
 from latentrun.core.registry import LOSSES
 from latentrun.runs.directory import RunDir
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
+from latentrun.task.problems import ProblemFileError, file_digest, read_problems
 from latentrun.train.metrics import evaluate
 
 SPLITS = ("test", "val")
@@ -48,3 +49,33 @@ def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[st
     device = next(model.parameters()).device
     metrics = evaluate(model, pairs, LOSSES.build(config["loss"]), batch_size, device, task.operand_width, split)
     return {**{tag.split("/", 1)[1]: value for tag, value in metrics.items()}, "step": state["step"], "pairs": len(pairs)}
+
+
+def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str, float | int | str]:
+    """The run's best checkpoint graded on the problems of a file (an external test set such as
+    Deng et al.'s, see task/problems.py): exact match, digit accuracy and loss, with the step of
+    the weights, the number of problems and the file's SHA-256. The file is read and checked
+    before the model is loaded."""
+    problems = read_problems(path)
+    run = RunDir(run_dir)
+    config = run.config()
+    width = config["dataset"]["operand_width"] or config["dataset"]["max_digits"]
+    longest = max(len(str(int(value))) for value in torch.cat([problems.a, problems.b]).tolist())
+    if longest > width:
+        raise ProblemFileError(
+            f"{path}: has operands of {longest} digits, but {run.name}'s operands hold at most {width} "
+            "(dataset.operand_width)"
+        )
+    task, model, state = run.trained_model()
+    device = next(model.parameters()).device
+    metrics = evaluate(
+        model, task.encode(problems.a, problems.b), LOSSES.build(config["loss"]), batch_size, device,
+        task.operand_width, "file",
+    )
+    return {
+        **{tag.split("/", 1)[1]: value for tag, value in metrics.items()},
+        "step": state["step"],
+        "problems": len(problems),
+        "file": str(path.resolve()),
+        "sha256": file_digest(path),
+    }

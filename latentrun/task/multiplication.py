@@ -10,6 +10,7 @@ holds at every operand length.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import Tensor
 
 from latentrun.core.registry import DATASETS
 from latentrun.core.text import printable
+from latentrun.task.problems import read_problems
 
 MUL_TOKEN = 10
 EQ_TOKEN = 11
@@ -90,6 +92,7 @@ class MultiplicationTask:
         holdout_fraction: float,
         val_size: int,
         test_size: int,
+        exclude: Sequence[str],
         *,
         seed: int,
     ) -> None:
@@ -107,6 +110,12 @@ class MultiplicationTask:
         self.prompt_len = 2 * self.operand_width + 2
         self.answer_len = self.product_width
         self._splits: dict[str, Batch] = {}
+        # Pairs of other people's test sets (dataset.exclude), as sorted a << 32 | b keys: never
+        # trained on and never in a split, so that grading on those files measures held-out skill.
+        keys: set[int] = set()
+        for path in exclude:
+            keys |= read_problems(path).keys()
+        self.excluded = np.array(sorted(keys), dtype=np.int64)
 
     # ---- encoding -------------------------------------------------------------------------
     def _digits(self, values: Tensor, width: int) -> Tensor:
@@ -188,8 +197,15 @@ class MultiplicationTask:
         return low + (torch.rand(n, dtype=torch.float64, generator=generator) * span).long()
 
     def is_held_out(self, a: Tensor, b: Tensor) -> Tensor:
-        """(B,) bool: pairs that training never sees."""
+        """(B,) bool: pairs of the validation and test splits, which training never sees."""
         return pair_hash(a, b) < self.holdout_fraction
+
+    def is_excluded(self, a: Tensor, b: Tensor) -> Tensor:
+        """(B,) bool: pairs of the files in dataset.exclude, which neither training nor a split holds."""
+        if self.excluded.size == 0:
+            return torch.zeros(a.shape, dtype=torch.bool)
+        keys = (a.cpu() << 32 | b.cpu()).numpy()
+        return torch.from_numpy(np.isin(keys, self.excluded))
 
     def train_batch(self, step: int, batch_size: int, rank: int = 0) -> Batch:
         """The training batch of `step` on `rank`: a pure function of (seed, step, rank), held-out pairs excluded."""
@@ -197,7 +213,7 @@ class MultiplicationTask:
         a = self._draw_operands(batch_size, generator)
         b = self._draw_operands(batch_size, generator)
         for _ in range(_MAX_DRAWS):
-            redraw = self.is_held_out(a, b)
+            redraw = self.is_held_out(a, b) | self.is_excluded(a, b)
             count = int(redraw.sum())
             if count == 0:
                 return self.encode(a, b)
@@ -226,7 +242,7 @@ class MultiplicationTask:
             a = self._draw_operands(chunk, generator)
             b = self._draw_operands(chunk, generator)
             h = pair_hash(a, b)
-            keep = (h >= low) & (h < high)
+            keep = (h >= low) & (h < high) & ~self.is_excluded(a, b)
             drawn = np.concatenate([keys, ((a[keep] << 32) | b[keep]).numpy()])
             _, first = np.unique(drawn, return_index=True)
             grown = np.sort(first).size > keys.size

@@ -59,17 +59,32 @@ def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, 
 
 
 def chain_loss(
-    model: nn.Module, loss_fn: Callable[..., LossOutput], batch: Batch, answer_in: Tensor, chain: RunningSumChain
+    model: nn.Module,
+    loss_fn: Callable[..., LossOutput],
+    batch: Batch,
+    answer_in: Tensor,
+    chain: RunningSumChain,
+    extra_removed: Tensor | None = None,
 ) -> LossOutput:
     """The loss of a chain model: the product's loss plus the mean cross-entropy of the written chain
-    tokens (teacher-forced), as a language model would weigh every token it writes; logged as `chain_loss`."""
+    tokens (teacher-forced), as a language model would weigh every token it writes; logged as `chain_loss`.
+    With `extra_removed` (B,) (removal smoothing) example i writes that many tokens fewer, and the
+    mean runs over the tokens each example writes."""
     tokens = chain.tokens(batch.a.cpu(), batch.b.cpu()).to(batch.prompt.device)  # (B, C)
-    answer_logits, chain_logits = model(batch.prompt, answer_in, chain=tokens)  # (B, P, V), (B, Cw, V)
+    extra = {} if extra_removed is None else {"extra_removed": extra_removed.to(batch.prompt.device)}
+    answer_logits, chain_logits = model(batch.prompt, answer_in, chain=tokens, **extra)  # (B, P, V), (B, Cw, V)
     output = loss_fn(answer_logits, batch.answer)
-    if chain_logits.size(1) == 0:  # everything internalized or thought: the product alone
+    Cw = chain_logits.size(1)
+    if Cw == 0:  # everything internalized or thought: the product alone
         return output
-    written = tokens[:, tokens.size(1) - chain_logits.size(1) :]  # the suffix the model writes (B, Cw)
-    written_loss = F.cross_entropy(chain_logits.flatten(0, 1).float(), written.flatten())
+    written = tokens[:, tokens.size(1) - Cw :]  # the suffix the stage's layout writes (B, Cw)
+    if extra_removed is not None:
+        # Example i writes its suffix from token `extra_i` of that one on, left-aligned; the rest is padding.
+        index = extra["extra_removed"][:, None] + torch.arange(Cw, device=written.device)  # (B, Cw)
+        written = torch.where(index < Cw, written.gather(1, index.clamp(max=Cw - 1)), -100)
+        if bool((written == -100).all()):
+            return output
+    written_loss = F.cross_entropy(chain_logits.flatten(0, 1).float(), written.flatten(), ignore_index=-100)
     return LossOutput(output.loss + written_loss, {**output.parts, "chain_loss": written_loss.detach()})
 
 
@@ -82,6 +97,7 @@ def step_loss(
     operand_width: int,
     latent_forcing: float = 0.0,
     chain: RunningSumChain | None = None,
+    extra_removed: Tensor | None = None,
 ) -> LossOutput:
     """The loss of one training batch, with gradients.
 
@@ -90,11 +106,12 @@ def step_loss(
     first min(num_latent, operand_width) latents and the loss adds their running-sum term;
     `latent_forcing` is then the probability of feeding a latent its predecessor's true running
     sum instead of the predecessor's state (0: free-running latents, as evaluation runs them).
-    A chain model gets `chain`, which writes its targets (the written steps are always teacher-forced).
+    A chain model gets `chain`, which writes its targets (the written steps are always teacher-forced),
+    and under removal smoothing `extra_removed`, the tokens each example removes beyond its stage.
     """
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
     if chain is not None:
-        return chain_loss(model, loss_fn, batch, answer_in, chain)
+        return chain_loss(model, loss_fn, batch, answer_in, chain, extra_removed)
     if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
     forcing = forced_latents(batch, latent_forcing, operand_width)

@@ -34,6 +34,15 @@ def cross_problems(sections: Sections) -> list[CrossProblem]:
                     f"{' or '.join(CHAIN_MODELS)} (model is {model['name']})",
                 )
             )
+    if model is not None and curriculum is not None and curriculum.get("removal_smoothing") is not None:
+        if model.get("position") == "abacus":
+            found.append(
+                CrossProblem(
+                    [("curriculum", "removal_smoothing"), ("model", "position")],
+                    "removal smoothing gives each example its own removal, which Abacus place ids "
+                    "(one layout per batch) cannot follow; use position: learned or removal_smoothing: null",
+                )
+            )
     if train is not None:
         for schedule in ("teacher_forcing", "latent_forcing"):
             tf = train[schedule]

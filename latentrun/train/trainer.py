@@ -228,6 +228,11 @@ class Trainer:
                 operand_width=self.task.operand_width,
                 latent_forcing=self.settings.latent_forcing(step),
                 chain=self.curriculum.chain if self.curriculum is not None else None,
+                extra_removed=(
+                    self.curriculum.extra_removed(step, self.settings.batch_size, self.rank)
+                    if self.curriculum is not None
+                    else None
+                ),
             )
         loss = output.loss.detach()
         latent_loss, grad_norm, threshold = None, None, self.clipper.threshold()

@@ -25,6 +25,8 @@ def test_curriculum_defaults_to_none_and_fills_each_entry():
         "stage_steps": 1000,
         "tokens_per_stage": 2,
         "reset_optimizer": True,
+        "examples_per_token": None,  # the stage schedule, not Deng's rate, unless asked for
+        "removal_smoothing": None,
     }
 
 

@@ -35,7 +35,14 @@ CHAIN_MODEL_RUNTIME = {
 }
 
 
+# Internalization counts the examples seen (Deng's removal rate) and draws its smoothing offsets
+# from the run's seed.
+INTERNALIZE_RUNTIME = {"chain", "batch_size", "seed"}
+
+
 def runtime_keys(kind: str, name: str) -> set[str]:
+    if kind == "curriculum" and name == "internalize":
+        return INTERNALIZE_RUNTIME
     return CHAIN_MODEL_RUNTIME if kind == "model" and name in CHAIN_MODELS else RUNTIME[kind]
 
 
@@ -106,7 +113,8 @@ def runtime_for(kind: str, name: str) -> dict:
     if kind == "scheduler":
         return {"optimizer": torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "max_steps": 10}
     if kind == "curriculum":
-        return {"chain": RunningSumChain(small_task())}
+        extra = {"batch_size": 8, "seed": 0} if name == "internalize" else {}
+        return {"chain": RunningSumChain(small_task()), **extra}
     return {}
 
 

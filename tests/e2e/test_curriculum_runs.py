@@ -22,6 +22,14 @@ CURRICULA = {
         "curriculum.tokens_per_stage=4",
     ),
 }
+# Deng et al.'s options: one token per 128 examples (every 4 updates of 32, all 9 gone by update
+# 37) with removal smoothing, whose per-example offsets come from (seed, step, rank); Coconut
+# feeding back the final hidden state itself, as Hao et al. do.
+CURRICULA["internalize+deng"] = (
+    *("--set", "curriculum.name=internalize", "--set", "curriculum.examples_per_token=128"),
+    *("--set", "curriculum.removal_smoothing=1.0", "--set", "scheduler.name=constant"),
+)
+CURRICULA["coconut+hidden"] = CURRICULA["coconut"] + ("--set", "model.thought_feedback=hidden")
 # Abacus places follow the layout, and their random shift is drawn every update: both must resume exactly.
 ABACUS = ("--set", "model.position=abacus", "--set", "model.abacus_max_offset=3")
 CURRICULA["coconut+abacus"] = CURRICULA["coconut"] + ABACUS
@@ -50,6 +58,10 @@ def straight_run(name: str, tmp_path_factory) -> object:
         ("internalize", 30),
         ("coconut+abacus", 11),
         ("internalize+abacus", 20),
+        ("internalize+deng", 8),  # update 9 begins the stage that removes 2: a reset, new offsets
+        ("internalize+deng", 13),
+        ("coconut+hidden", 11),
+        ("coconut+hidden", 23),
     ],
 )
 def test_stop_and_resume_is_bitwise_equal_across_stage_changes(name, stop_at, tmp_path, tmp_path_factory):
@@ -66,13 +78,17 @@ def test_stop_and_resume_is_bitwise_equal_across_stage_changes(name, stop_at, tm
         assert scalars(resumed, tag) == scalars(straight, tag), tag
 
 
-@pytest.mark.parametrize("name,final_stage,written", [("none", 0, 9), ("coconut", 2, 0), ("internalize", 3, 0)])
+@pytest.mark.parametrize(
+    "name,final_stage,written",
+    [("none", 0, 9), ("coconut", 2, 0), ("internalize", 3, 0), ("internalize+deng", 9, 0)],
+)
 def test_each_curriculum_ends_in_its_final_layout_and_is_judged_there(name, final_stage, written, tmp_path_factory):
     run_dir = straight_run(name, tmp_path_factory)
     stages = dict(scalars(run_dir, "train/curriculum_stage"))
     assert stages[1] == 0 and stages[40] == final_stage
     best = checkpoint.load(run_dir / "checkpoints" / checkpoint.BEST_FILE)
-    assert best["step"] >= (1 if name == "none" else 10 * final_stage + 1)  # evaluated in the final stage
+    first_final = {"none": 1, "internalize+deng": 37}.get(name, 10 * final_stage + 1)
+    assert best["step"] >= first_final  # evaluated in the final stage
     task, model, _ = RunDir(run_dir).trained_model()
     assert model.written_len == written and model.thoughts == (2 if name == "coconut" else 0)
     assert len(predict(task, model, ["12*34", "999*9"])) == 2

@@ -13,7 +13,7 @@ PLACES = ([1, 2, 0, 1, 2, 0], [1, 2, 3, 4])  # "ab*cd=" least significant first,
 
 
 def task(lsb_first: bool) -> MultiplicationTask:
-    return MultiplicationTask(1, 2, None, None, lsb_first, True, "value", 0.1, 10, 10, seed=0)
+    return MultiplicationTask(1, 2, None, None, lsb_first, True, "value", 0.1, 10, 10, (), seed=0)
 
 
 def test_digit_places_follow_the_written_order():

@@ -30,7 +30,8 @@ def build(seed: int = 0, continuous_thoughts: bool = True, **options) -> ChainTr
         answer_len=ANSWER_LEN,
         chain_len=CHAIN_LEN,
         continuous_thoughts=continuous_thoughts,
-        **{"position": "learned", "abacus_max_offset": 0, **options},
+        **{"position": "learned", "abacus_max_offset": 0, "thought_feedback": "projection", "keep_positions": False}
+        | options,
     ).eval()
 
 
@@ -177,3 +178,56 @@ def test_abacus_shifts_once_per_training_pass_on_the_global_generator():
     rng = torch.get_rng_state()
     model.eval()(prompt, answer)
     assert torch.equal(torch.get_rng_state(), rng), "evaluation must not draw"
+
+
+@pytest.mark.parametrize("keep_positions", [False, True])
+def test_per_example_removal_matches_each_example_alone_at_its_own_layout(keep_positions):
+    """Removal smoothing: example i removing `removed + extra[i]` tokens computes what the uniform
+    pass at layout (0, removed + extra[i]) computes for it; padding after its end changes nothing."""
+    model = build(continuous_thoughts=False, keep_positions=keep_positions)
+    prompt, answer, chain = inputs(n=4)
+    extra = torch.tensor([0, 2, 1, 6])  # the last removes everything: 3 + 6 = 9
+    model.set_layout(0, 3)
+    answer_logits, chain_logits = model(prompt, answer, chain=chain, extra_removed=extra)
+    assert answer_logits.shape == (4, ANSWER_LEN, VOCAB) and chain_logits.shape == (4, CHAIN_LEN - 3, VOCAB)
+    for i, e in enumerate(extra.tolist()):
+        model.set_layout(0, 3 + e)
+        alone_answer, alone_chain = model(prompt[i : i + 1], answer[i : i + 1], chain=chain[i : i + 1])
+        torch.testing.assert_close(answer_logits[i], alone_answer[0], rtol=1e-5, atol=1e-5)
+        written = CHAIN_LEN - 3 - e
+        torch.testing.assert_close(chain_logits[i, :written], alone_chain[0], rtol=1e-5, atol=1e-5)
+
+
+def test_coconut_hidden_feedback_feeds_the_final_hidden_state_itself():
+    """thought_feedback hidden (Hao et al.): no projection; the thought's input is the final normed
+    hidden state at the position before it, rebuilt here from the backbone's own pass."""
+    model = build(thought_feedback="hidden")
+    assert model.thought_proj is None and not any("thought_proj" in name for name, _ in model.named_parameters())
+    prompt, answer, chain = inputs(n=3)
+    model.set_layout(1, 4)
+    prefix = model.backbone.embed(prompt)  # (B, Tp, D)
+    thought = model.backbone(prefix)[:, -1:]  # (B, 1, D), after the final LayerNorm
+    rest = model.backbone.embed(torch.cat([chain[:, 4:], answer[:, :-1]], dim=1))
+    h = model.backbone(torch.cat([prefix, thought, rest], dim=1))
+    expected = model.backbone.logits(h)[:, -ANSWER_LEN:]
+    torch.testing.assert_close(model(prompt, answer, chain=chain)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_keep_positions_leaves_every_written_token_at_its_whole_chain_position():
+    """Rebuilt by hand: with 3 tokens removed, the written chain and the answer read position ids
+    Tp+3, Tp+4, ... (not Tp, Tp+1, ...), decoded or teacher-forced alike."""
+    model = build(continuous_thoughts=False, keep_positions=True)
+    prompt, answer, chain = inputs(n=3)
+    model.set_layout(0, 3)
+    tokens = torch.cat([prompt, chain[:, 3:], answer[:, :-1]], dim=1)  # (B, Tp + 6 + P - 1)
+    positions = torch.cat(
+        [torch.arange(PROMPT_LEN), torch.arange(PROMPT_LEN + 3, PROMPT_LEN + CHAIN_LEN + ANSWER_LEN - 1)]
+    )
+    x = model.backbone.wte(tokens) + model.backbone.wpe(positions)
+    for block in model.backbone.blocks:
+        x = block(x)
+    expected = model.backbone.logits(model.backbone.ln_f(x))[:, -ANSWER_LEN:]
+    torch.testing.assert_close(model(prompt, answer, chain=chain)[0], expected, rtol=1e-5, atol=1e-5)
+    written, decoded, _ = model.write(prompt)
+    reference = model.write(prompt, use_cache=False)
+    assert torch.equal(written, reference[0]) and torch.equal(decoded, reference[1])

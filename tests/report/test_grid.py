@@ -22,6 +22,7 @@ def task(**overrides) -> MultiplicationTask:
         holdout_fraction=0.1,
         val_size=10,
         test_size=10,
+        exclude=(),
         seed=0,
     )
     params.update(overrides)

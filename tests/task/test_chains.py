@@ -21,6 +21,7 @@ def task(operand_width: int, lsb_first: bool = True, zero_pad: bool = True) -> M
         holdout_fraction=0.1,
         val_size=10,
         test_size=10,
+        exclude=(),
         seed=0,
     )
 

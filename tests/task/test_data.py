@@ -16,6 +16,7 @@ def make_task(**overrides) -> MultiplicationTask:
         holdout_fraction=0.1,
         val_size=300,
         test_size=300,
+        exclude=(),
         seed=0,
     )
     params.update(overrides)

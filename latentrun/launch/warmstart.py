@@ -1,0 +1,201 @@
+"""Warm start (`init.from`): a new run begins from another run's weights, with a fresh optimizer,
+schedule, step count and curriculum.
+
+The source is a run (directory or id) or an experiment file. A file is a stage of a staged recipe
+(chain of thought, then internalization): the run of record is a finished run in the runs dir whose
+resolved config is the file's with this run's seed. None yet: an unfinished one is resumed, or a
+new one trained, before the warm-started run is created, so that `python run.py STAGED.yaml` alone
+reproduces the whole recipe and a second call reuses what the first trained.
+
+This is no resume: the new run records where its weights came from (run, checkpoint, step and the
+file's SHA-256) in meta.json and otherwise starts as a new run does. Its own resume continues from
+its own checkpoints and never reads the source again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from torch import nn
+
+from latentrun import config as config_module
+from latentrun.core.status import EXIT_OK, FINISHED
+from latentrun.runs import checkpoint
+from latentrun.runs import rundir as runs
+from latentrun.runs.directory import RunDir
+from latentrun.task.problems import file_digest
+from latentrun.train.checkpointing import CheckpointError
+
+
+class WarmStartError(runs.RunError):
+    """`init.from` names nothing usable: no such run or checkpoint, a cycle of stages, or weights
+    that do not fit the model (a usage error, exit 2)."""
+
+
+class StageStopped(Exception):
+    """A stage trained for `init.from` stopped before it finished (interrupted, or --stop-at)."""
+
+    def __init__(self, run_dir: Path, status: int) -> None:
+        super().__init__(f"{run_dir.name} stopped before it finished")
+        self.run_dir = run_dir
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Source:
+    """The weights a warm-started run begins from, and where they were read."""
+
+    written: str  # init.from as the config gives it
+    run_dir: Path
+    checkpoint: str  # best, latest or step_N
+    path: Path
+    state: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """meta.json's `init`: enough to find and verify the exact source file again."""
+        return {
+            "from": self.written,
+            "run": self.run_dir.name,
+            "path": str(self.run_dir.resolve()),
+            "checkpoint": self.checkpoint,
+            "step": int(self.state["step"]),
+            "sha256": file_digest(self.path),
+        }
+
+    def describe(self) -> str:
+        return f"{self.run_dir.name} ({self.path.name}, step {int(self.state['step'])})"
+
+
+# (config, runs_dir, experiment file, the stages above) -> (run dir, exit status): session.start,
+# passed in so that this module needs nothing of the session that calls it.
+StartRun = Callable[[dict[str, Any], Path, Path, tuple[Path, ...]], tuple[Path, int]]
+ResumeRun = Callable[[Path], int]
+
+
+def find_source(
+    config: dict[str, Any], runs_dir: Path, start: StartRun, resume: ResumeRun, stages: tuple[Path, ...] = ()
+) -> Source | None:
+    """The source `config["init"]` names, training its stage first when it names an experiment
+    file without a finished run; None without `init.from`."""
+    init = config["init"]
+    written = init["from"]
+    if written is None:
+        return None
+    if written.endswith(config_module.EXPERIMENT_SUFFIXES):
+        run_dir = stage_run(Path(written), config["seed"], runs_dir, start, resume, stages)
+    else:
+        try:
+            run_dir = runs.resolve_run_dir(written, runs_dir)
+        except runs.RunError as error:
+            raise WarmStartError(f"init.from: {error}") from None
+    path = checkpoint_file(run_dir, init["checkpoint"])
+    try:
+        state = checkpoint.load(path)
+    except CheckpointError as error:
+        raise WarmStartError(f"init.from: {error}") from None
+    return Source(written, run_dir, init["checkpoint"], path, state)
+
+
+def checkpoint_file(run_dir: Path, which: str) -> Path:
+    """The file of `best`, `latest` (the newest step checkpoint that loads) or `step_N` in a run."""
+    folder = RunDir(run_dir).checkpoint_dir
+    steps = checkpoint.step_checkpoints(folder)
+    if which == "best":
+        path = folder / checkpoint.BEST_FILE
+        if not path.is_file():
+            raise WarmStartError(
+                f"init.from: {run_dir.name} has no best.pt yet (never evaluated); use checkpoint: latest"
+            )
+        return path
+    if which == "latest":
+        for _, path in reversed(steps):
+            try:
+                checkpoint.load(path)
+                return path
+            except CheckpointError as error:
+                logger.warning(f"init.from: skipping {error}")
+        raise WarmStartError(f"init.from: {run_dir.name} has no step checkpoint that loads")
+    step = int(which.removeprefix("step_"))
+    for saved, path in steps:
+        if saved == step:
+            return path
+    kept = ", ".join(f"step_{saved}" for saved, _ in steps) or "none"
+    raise WarmStartError(f"init.from: {run_dir.name} has no checkpoint of step {step} (kept: {kept})")
+
+
+def stage_run(
+    file: Path, seed: int, runs_dir: Path, start: StartRun, resume: ResumeRun, stages: tuple[Path, ...]
+) -> Path:
+    """The finished run of experiment `file` with `seed`: reused, resumed, or trained now."""
+    if file in stages:
+        cycle = " -> ".join(path.name for path in (*stages, file))
+        raise WarmStartError(f"init.from: the stages name each other in a cycle: {cycle}")
+    wanted = config_module.load(file, [f"seed={seed}"])
+    matching = [run_dir for run_dir in runs.run_dirs(runs_dir) if _has_config(run_dir, wanted)]
+    finished = [run_dir for run_dir in matching if _status(run_dir) == FINISHED]
+    if finished:
+        chosen = max(finished, key=runs.created_time)
+        logger.info(f"init.from: reusing {chosen.name}, a finished run of {file.name} with seed {seed}")
+        return chosen
+    if matching:
+        run_dir = max(matching, key=runs.created_time)
+        holder = RunDir(run_dir).holder()
+        if holder is not None:
+            raise WarmStartError(
+                f"init.from: {run_dir.name} ({file.name}, seed {seed}) is being trained by process "
+                f"{holder.get('pid')} on {holder.get('host')}; start this run once it has finished"
+            )
+        logger.info(f"init.from: resuming {run_dir.name}, an unfinished run of {file.name} with seed {seed}")
+        status = resume(run_dir)
+    else:
+        logger.info(f"init.from: no run of {file.name} with seed {seed} in {runs_dir}; training one first")
+        run_dir, status = start(wanted, runs_dir, file, (*stages, file))
+    if status != EXIT_OK or _status(run_dir) != FINISHED:
+        raise StageStopped(run_dir, status)
+    return run_dir
+
+
+def _has_config(run_dir: Path, wanted: dict[str, Any]) -> bool:
+    try:
+        return RunDir(run_dir).config() == wanted
+    except (config_module.ConfigError, OSError):
+        return False  # a damaged run is nobody's stage
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return RunDir(run_dir).meta().get("status")
+    except (runs.RunError, OSError, ValueError):
+        return None
+
+
+def check_fits(model: nn.Module, source: Source) -> list[str]:
+    """The names of `model`'s tensors the source lacks (they keep their fresh initialisation, e.g.
+    a new head); a WarmStartError when a source tensor is one the model lacks or of another shape:
+    the architectures differ."""
+    own = model.state_dict()
+    theirs = source.state["model"]
+    unknown = [name for name in theirs if name not in own]
+    misshapen = [
+        f"{name} {tuple(theirs[name].shape)} vs {tuple(own[name].shape)}"
+        for name in theirs
+        if name in own and tuple(theirs[name].shape) != tuple(own[name].shape)
+    ]
+    if unknown or misshapen:
+        problems = ([f"{len(unknown)} tensor(s) this model lacks ({', '.join(unknown[:3])})"] if unknown else []) + (
+            [f"{len(misshapen)} of another shape ({', '.join(misshapen[:2])})"] if misshapen else []
+        )
+        raise WarmStartError(f"init.from: {source.describe()} does not fit this model: {'; '.join(problems)}")
+    return [name for name in own if name not in theirs]
+
+
+def load_weights(model: nn.Module, source: Source) -> list[str]:
+    """Copy the source's weights into a freshly built `model` (see `check_fits`); returns the
+    names of the tensors that keep their fresh initialisation."""
+    fresh = check_fits(model, source)
+    model.load_state_dict(source.state["model"], strict=False)
+    return fresh
