@@ -61,6 +61,7 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTrans
     else:
         # The probe exists only to be trained by step supervision; without it, it would be dead weight.
         runtime["latent_probe"] = config["loss"]["latent_supervision_weight"] > 0
+        runtime["column_head"] = config["loss"]["column_sum_weight"] > 0  # likewise: only its loss trains it
         # Likewise the running-sum embedding: only latent forcing reads it.
         runtime["latent_teacher"] = latent_forcing_active(config["train"])
     runtime["digit_places"] = task.digit_places()  # read only by position: abacus

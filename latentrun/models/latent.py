@@ -65,6 +65,7 @@ class LatentTransformer(nn.Module):
         position: str,
         abacus_max_offset: int,
         latent_teacher: bool = False,
+        column_head: bool = False,
         digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
@@ -104,6 +105,12 @@ class LatentTransformer(nn.Module):
                 raise ValueError("latent_teacher needs latent_mode 'recurrent' and num_latent >= 2")
             self.latent_teacher = nn.Embedding(answer_len * DIGITS, d_model)  # row place·10 + digit
             nn.init.normal_(self.latent_teacher.weight, mean=0.0, std=0.02)
+        # Bai et al.'s auxiliary head: ĉ_k / 10 read off the state that writes product digit k.
+        self.column_head: nn.Linear | None = None
+        if column_head:  # built after everything else, which keeps its initialisation
+            self.column_head = nn.Linear(d_model, 1)
+            nn.init.normal_(self.column_head.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(self.column_head.bias)
         self.register_load_state_dict_pre_hook(_drop_empty_latents)
 
     # ---- the latent positions ---------------------------------------------------------------
@@ -167,12 +174,15 @@ class LatentTransformer(nn.Module):
         with_probe: bool = False,
         forced_latents: Tensor | None = None,
         forced_mask: Tensor | None = None,
-    ) -> Tensor | tuple[Tensor, Tensor]:
+        with_columns: bool = False,
+    ) -> Tensor | tuple[Tensor, ...]:
         """Teacher-forced logits (B, P, V): logits[:, i] predicts answer[:, i] from the prompt, the
         latents and answer[:, :i]; answer[:, -1] is never read.
 
         `with_probe` also returns the probe's reading of every latent, (B, L, P, 10) logits over the
         digits of a number, least significant first (the model needs `latent_probe`).
+        `with_columns` also returns (after the probe's, if asked) the column head's reading (B, P) at
+        the P positions that write the answer (the model needs `column_head`).
         `forced_latents` (B, F, P), the digits of the running sums a × (b mod 10^k) for k = 1..F,
         teacher-forces latents 1..min(F, L-1) (the model needs `latent_teacher`); `forced_mask`
         (B, F) bool picks which (example, latent) is forced, None meaning every one.
@@ -199,11 +209,18 @@ class LatentTransformer(nn.Module):
             h = self.backbone(torch.cat([pending, answer_in], dim=1), cache)  # (B, P, D)
             states = torch.cat([*earlier, h[:, :1]], dim=1)  # (B, L, D)
         logits = self.backbone.logits(h[:, -P:])  # (B, P, V)
-        if not with_probe:
-            return logits
-        if self.probe is None:
-            raise ValueError("with_probe needs a model built with latent_probe (loss.latent_supervision_weight > 0)")
-        return logits, self.probe(states).view(B, L, P, DIGITS)  # (B, L, P, 10)
+        outputs = [logits]
+        if with_probe:
+            if self.probe is None:
+                raise ValueError(
+                    "with_probe needs a model built with latent_probe (loss.latent_supervision_weight > 0)"
+                )
+            outputs.append(self.probe(states).view(B, L, P, DIGITS))  # (B, L, P, 10)
+        if with_columns:
+            if self.column_head is None:
+                raise ValueError("with_columns needs a model built with column_head (loss.column_sum_weight > 0)")
+            outputs.append(self.column_head(h[:, -P:]).squeeze(-1))  # (B, P)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     @torch.no_grad()
     def generate(self, prompt: Tensor, use_cache: bool = True) -> Tensor:

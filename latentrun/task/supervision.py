@@ -1,9 +1,9 @@
 """Step supervision: the running sums of long multiplication that latent tokens learn to hold.
 
 Long multiplication of a by b adds a × (digit j of b) × 10^j for j = 0, 1, ...; after k digits of b
-the partial result is the running sum a × (b mod 10^k). Step supervision (the auxiliary objective
-of Bai et al. 2025) asks latent k (1-based) to hold that number, read off its final hidden state by
-a linear probe as `width` digits, least significant first. b has `operand_width` digit positions
+the partial result is the running sum a × (b mod 10^k). Step supervision (latentrun's own
+objective, akin to but not Bai et al. 2025's, see `column_sums`) asks latent k (1-based) to hold
+that number, read off its final hidden state by a linear probe as `width` digits, least significant first. b has `operand_width` digit positions
 in the prompt, so latents beyond those are unsupervised: their running sum would just be a × b.
 """
 
@@ -52,3 +52,22 @@ def latent_loss(probe_logits: Tensor, targets: Tensor) -> Tensor:
 def latent_hits(probe_logits: Tensor, targets: Tensor) -> Tensor:
     """(B, K) bool: the probe reads latent k's whole running sum right."""
     return (probe_logits.argmax(dim=-1) == targets).all(dim=-1)
+
+
+def column_sums(a: Tensor, b: Tensor, operand_width: int, width: int) -> Tensor:
+    """(B, width) int64: ĉ_k = Σ_{i+j=k} a_i·b_j + carry_{k-1}, carry_k = ĉ_k // 10, for product
+    digit k = 0..width-1 (least significant first): the quantity Bai et al. 2025's auxiliary loss
+    regresses at the position that writes product digit k. ĉ_k mod 10 is that digit."""
+    a_digits, b_digits = digits_lsb_first(a, operand_width), digits_lsb_first(b, operand_width)  # (B, W)
+    sums = a.new_zeros((a.shape[0], width))
+    for i in range(operand_width):
+        for j in range(operand_width):
+            if i + j < width:
+                sums[:, i + j] += a_digits[:, i] * b_digits[:, j]
+    carry = a.new_zeros(a.shape[0])
+    columns = []
+    for k in range(width):
+        column = sums[:, k] + carry  # (B,)
+        columns.append(column)
+        carry = column // 10
+    return torch.stack(columns, dim=1)

@@ -5,7 +5,9 @@ parts for logging. `combined` adds a differentiable stand-in for exact-match acc
 expected exact match is the product over positions of the probability the model gives the true
 digit (the chance that sampling every digit gets the whole product right), averaged over the batch.
 Given the probe's reading of the supervised latents and their running-sum digits, every loss adds
-latent_supervision_weight × their cross-entropy (see latentrun/task/supervision.py).
+latent_supervision_weight × their cross-entropy (see latentrun/task/supervision.py). Given the
+column-sum heads' readings at the answer positions, it adds column_sum_weight × the mean squared
+error of ĉ_k / 10 (Bai et al. 2025's auxiliary loss; the tenth keeps its scale near the digits').
 """
 
 from __future__ import annotations
@@ -36,25 +38,40 @@ def digit_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
 class _ProductLoss(ABC):
     """A loss on the product digits plus the weighted latent term; subclasses define the former."""
 
-    def __init__(self, latent_supervision_weight: float) -> None:
+    def __init__(self, latent_supervision_weight: float, column_sum_weight: float) -> None:
         self.latent_supervision_weight = latent_supervision_weight
+        self.column_sum_weight = column_sum_weight
 
     @abstractmethod
     def answer_loss(self, logits: Tensor, target: Tensor) -> LossOutput:
         """The loss on the product digits alone, logits (B, P, V) against target (B, P)."""
 
     def __call__(
-        self, logits: Tensor, target: Tensor, latent_logits: Tensor | None = None, latent_target: Tensor | None = None
+        self,
+        logits: Tensor,
+        target: Tensor,
+        latent_logits: Tensor | None = None,
+        latent_target: Tensor | None = None,
+        *,
+        columns: Tensor | None = None,
+        column_target: Tensor | None = None,
     ) -> LossOutput:
         """Loss of logits (B, P, V) against target (B, P); with latent_logits (B, K, W, 10) and
-        latent_target (B, K, W), plus the weighted step-supervision term, logged as `latent_loss`."""
+        latent_target (B, K, W), plus the weighted step-supervision term, logged as `latent_loss`;
+        with columns (B, P) and column_target (B, P) int64 (ĉ_k), plus the weighted column-sum
+        regression, logged as `column_loss`."""
         output = self.answer_loss(logits, target)
-        if latent_logits is None or latent_target is None or self.latent_supervision_weight == 0:
-            return output
-        latent = latent_loss(latent_logits, latent_target)
-        return LossOutput(
-            output.loss + self.latent_supervision_weight * latent, {**output.parts, "latent_loss": latent.detach()}
-        )
+        if latent_logits is not None and latent_target is not None and self.latent_supervision_weight > 0:
+            latent = latent_loss(latent_logits, latent_target)
+            output = LossOutput(
+                output.loss + self.latent_supervision_weight * latent, {**output.parts, "latent_loss": latent.detach()}
+            )
+        if columns is not None and column_target is not None and self.column_sum_weight > 0:
+            column = F.mse_loss(columns.float(), column_target.float() / 10)
+            output = LossOutput(
+                output.loss + self.column_sum_weight * column, {**output.parts, "column_loss": column.detach()}
+            )
+        return output
 
 
 @LOSSES.register("cross_entropy")
@@ -70,8 +87,8 @@ class CrossEntropyLoss(_ProductLoss):
 class CombinedLoss(_ProductLoss):
     """Cross-entropy plus accuracy_weight × (1 − expected exact match)."""
 
-    def __init__(self, accuracy_weight: float, latent_supervision_weight: float) -> None:
-        super().__init__(latent_supervision_weight)
+    def __init__(self, accuracy_weight: float, latent_supervision_weight: float, column_sum_weight: float) -> None:
+        super().__init__(latent_supervision_weight, column_sum_weight)
         self.accuracy_weight = accuracy_weight
 
     def answer_loss(self, logits: Tensor, target: Tensor) -> LossOutput:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
-from latentrun.task.supervision import running_sum_targets, supervised_readings
+from latentrun.task.supervision import column_sums, running_sum_targets, supervised_readings
 from latentrun.train.losses import LossOutput
 
 
@@ -106,14 +106,25 @@ def step_loss(
     first min(num_latent, operand_width) latents and the loss adds their running-sum term;
     `latent_forcing` is then the probability of feeding a latent its predecessor's true running
     sum instead of the predecessor's state (0: free-running latents, as evaluation runs them).
+    With `loss_fn.column_sum_weight` > 0 the model's column head reads ĉ_k at each answer position
+    (Bai et al.'s auxiliary loss; the task writes the product least significant digit first).
     A chain model gets `chain`, which writes its targets (the written steps are always teacher-forced),
     and under removal smoothing `extra_removed`, the tokens each example removes beyond its stage.
     """
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
     if chain is not None:
         return chain_loss(model, loss_fn, batch, answer_in, chain, extra_removed)
-    if getattr(loss_fn, "latent_supervision_weight", 0) == 0:
+    supervised = getattr(loss_fn, "latent_supervision_weight", 0) > 0
+    columns = getattr(loss_fn, "column_sum_weight", 0) > 0
+    if not supervised and not columns:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
-    forcing = forced_latents(batch, latent_forcing, operand_width)
-    logits, probe_logits = model(batch.prompt, answer_in, with_probe=True, **forcing)  # (B, P, V), (B, L, P, 10)
-    return loss_fn(logits, batch.answer, *supervised_readings(probe_logits, batch.a, batch.b, operand_width))
+    forcing = forced_latents(batch, latent_forcing, operand_width) if supervised else {}
+    outputs = list(model(batch.prompt, answer_in, with_probe=supervised, with_columns=columns, **forcing))
+    logits = outputs.pop(0)  # (B, P, V)
+    readings = (
+        supervised_readings(outputs.pop(0), batch.a, batch.b, operand_width) if supervised else ()
+    )  # (B, L, P, 10)
+    if not columns:
+        return loss_fn(logits, batch.answer, *readings)
+    targets = column_sums(batch.a, batch.b, operand_width, batch.answer.size(1))  # (B, P), least significant first
+    return loss_fn(logits, batch.answer, *readings, columns=outputs.pop(0), column_target=targets)

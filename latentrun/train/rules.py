@@ -34,6 +34,23 @@ def cross_problems(sections: Sections) -> list[CrossProblem]:
                     f"{' or '.join(CHAIN_MODELS)} (model is {model['name']})",
                 )
             )
+    if model is not None and loss is not None and loss.get("column_sum_weight", 0) > 0:
+        if model["name"] in CHAIN_MODELS:
+            found.append(
+                CrossProblem(
+                    [("loss", "column_sum_weight"), ("model", "name")],
+                    f"the column-sum loss reads the answer positions of a model that writes nothing else: "
+                    f"simple_transformer or latent_transformer (model is {model['name']})",
+                )
+            )
+    dataset = sections.get("dataset")
+    if loss is not None and dataset is not None and loss.get("column_sum_weight", 0) > 0 and not dataset["lsb_first"]:
+        found.append(
+            CrossProblem(
+                [("loss", "column_sum_weight"), ("dataset", "lsb_first")],
+                "the column-sum loss needs the product written least significant digit first (dataset.lsb_first: true)",
+            )
+        )
     if model is not None and curriculum is not None and curriculum.get("removal_smoothing") is not None:
         if model.get("position") == "abacus":
             found.append(

@@ -92,7 +92,7 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
         "beta2": 0.98,
         "eps": 1e-08,
     }
-    assert cfg["loss"] == {"name": "cross_entropy", "latent_supervision_weight": 0.0}
+    assert cfg["loss"] == {"name": "cross_entropy", "latent_supervision_weight": 0.0, "column_sum_weight": 0.0}
     assert cfg["train"]["max_steps"] == 5 and cfg["train"]["batch_size"] == 256
     assert cfg["train"]["device"] == "auto"
     assert cfg["dataset"]["operand_width"] is None
@@ -111,7 +111,12 @@ def test_registry_defaults_follow_the_chosen_entry(tmp_path):
         "position",
         "abacus_max_offset",
     ]
-    assert cfg["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
+    assert cfg["loss"] == {
+        "name": "combined",
+        "accuracy_weight": 0.5,
+        "latent_supervision_weight": 0.0,
+        "column_sum_weight": 0.0,
+    }
 
 
 def test_integers_given_for_numbers_are_accepted_and_stored_as_floats(tmp_path):

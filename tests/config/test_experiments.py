@@ -104,5 +104,10 @@ def test_latent_3digit_keeps_the_original_defaults():
     model, train = resolved["model"], resolved["train"]
     assert (model["d_model"], model["num_layers"], model["num_latent"]) == (384, 4, 8)
     assert (train["batch_size"], train["max_steps"], train["save_every"]) == (256, 10000, 50)
-    assert resolved["loss"] == {"name": "combined", "accuracy_weight": 0.5, "latent_supervision_weight": 0.0}
+    assert resolved["loss"] == {
+        "name": "combined",
+        "accuracy_weight": 0.5,
+        "latent_supervision_weight": 0.0,
+        "column_sum_weight": 0.0,
+    }
     assert resolved["scheduler"]["name"] == "warmup_cosine"

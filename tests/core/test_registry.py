@@ -15,7 +15,15 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "experime
 ENTRIES = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
 # The keyword arguments config/build.py passes beside each section: supplied by the runner, not the config.
 RUNTIME = {
-    "model": {"vocab_size", "prompt_len", "answer_len", "latent_probe", "latent_teacher", "digit_places"},
+    "model": {
+        "vocab_size",
+        "prompt_len",
+        "answer_len",
+        "latent_probe",
+        "latent_teacher",
+        "column_head",
+        "digit_places",
+    },
     "dataset": {"seed"},
     "loss": set(),
     "optimizer": {"model"},
@@ -104,6 +112,7 @@ def runtime_for(kind: str, name: str) -> dict:
             "answer_len": 4,
             "latent_probe": False,
             "latent_teacher": False,
+            "column_head": False,
             "digit_places": places,
         }
     if kind == "dataset":
