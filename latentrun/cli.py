@@ -32,11 +32,15 @@ COMMANDS = {
     "compare": "efficiency of runs side by side (runs differing only in seed grouped as mean ± std)",
     "eval": "exact match of a run per pair of operand lengths, as a grid",
     "predict": "products predicted by a run's best checkpoint",
+    "probe": "what a run's hidden states hold, per layer and position: linear probes of long multiplication",
     "help": "help on PROG or one of its commands",
 }
 _GLOBAL_FLAGS = ("-h", "--help", "--version")
 # listing.SORTS, written out so that building the parser imports no config machinery (a test pins it)
 LIST_SORTS = ("date", "step", "loss", "acc")
+# probe_targets.TARGETS and probe_states.POSITION_CLASSES, written out for the same reason (pinned too)
+PROBE_TARGETS = ("running_sum", "column_sum", "carry", "partial_product")
+PROBE_POSITIONS = ("prompt", "latent", "chain", "answer")
 
 # Error types that mean a user mistake (exit 2) or a runtime failure (exit 1), by module. An error is
 # only checked against the classes of modules already imported: one that never loaded cannot have
@@ -46,6 +50,7 @@ _USAGE_ERRORS = (
     ("latentrun.runs.rundir", "RunError"),
     ("latentrun.task.multiplication", "ProblemError"),
     ("latentrun.task.problems", "ProblemFileError"),
+    ("latentrun.report.probe", "ProbeError"),
 )
 _RUNTIME_ERRORS = (
     ("latentrun.train.checkpointing", "CheckpointError"),
@@ -217,6 +222,9 @@ def _add_compare_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         help="folder for compare.json and compare.png (default: compare)",
     )
     parser.add_argument("--csv", action="store_true", help="print one CSV row per run instead of the table")
+    parser.add_argument(
+        "--probes", action="store_true", help="also put the runs' probe pictures side by side in --out/probes.png"
+    )
 
 
 def _add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
@@ -262,6 +270,39 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
     _add_runs_dir(parser)
 
 
+def _add_probe_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    parser.description = (
+        "Fit linear probes (closed-form ridge least squares) to the hidden states of the run's best checkpoint "
+        "on held-out problems, at every layer (0 = embeddings) and position, for the running sums a*(b mod 10^k), "
+        "the column sums c_k (R^2), the carries and the partial products a*b_j; scores on problems the probes "
+        "never saw. Writes probe.json and probe.png in the run dir and logs the image to TensorBoard."
+    )
+    _complete_with(parser.add_argument("run", metavar="RUN", help="run directory, run id or latest"), _complete_runs)
+    parser.add_argument(
+        "--targets", nargs="+", metavar="TARGET", help=f"what to read (default: all): {', '.join(PROBE_TARGETS)}"
+    )
+    parser.add_argument(
+        "--layers", nargs="+", type=int, metavar="L", help="layers to probe, 0 = embeddings (default: all)"
+    )
+    parser.add_argument(
+        "--positions", nargs="+", metavar="CLASS", help=f"position classes (default: all): {', '.join(PROBE_POSITIONS)}"
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="held-out problems to probe on, at most the split (default: 2000)",
+    )
+    parser.add_argument(
+        "--split", choices=("test", "val"), default="test", help="held-out split to draw them from (default: test)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the probes' train/held-out split of the problems (default: 0)"
+    )
+    _add_runs_dir(parser)
+
+
 def _add_help_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
     parser.add_argument("topic", nargs="?", choices=[c for c in COMMANDS if c != "help"], metavar="COMMAND")
 
@@ -295,6 +336,7 @@ _ARGUMENTS = {
     "compare": _add_compare_arguments,
     "eval": _add_eval_arguments,
     "predict": _add_predict_arguments,
+    "probe": _add_probe_arguments,
     "help": _add_help_arguments,
 }
 

@@ -31,7 +31,7 @@ def program_name() -> str:
 def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     """Run the parsed command; returns its exit status."""
     command_parser = subparser(parser, options.command)
-    if options.command in ("train", "eval", "predict", "compare"):
+    if options.command in ("train", "eval", "predict", "compare", "probe"):
         configure_console_logging()
     handlers: dict[str, Callable[..., int]] = {
         "train": _train,
@@ -41,6 +41,7 @@ def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
         "compare": _compare,
         "eval": _eval,
         "predict": _predict,
+        "probe": _probe,
         "help": lambda sub, opts: _help(parser, opts),
     }
     return handlers[options.command](command_parser, options)
@@ -284,7 +285,7 @@ def _compare(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
         run_dirs += [path for _, path in sorted(in_launch.items()) if path.resolve() not in given]
     if not run_dirs:
         parser.error("give runs to compare, or --launch ID")
-    document, text = report.compare(run_dirs, options.target, options.out)
+    document, text = report.compare(run_dirs, options.target, options.out, options.probes)
     if options.csv:
         print(report.to_csv(document), end="")
         print(text.splitlines()[-1], file=sys.stderr)  # where compare.json and compare.png went
@@ -363,6 +364,27 @@ def _predict(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
             print(("\n" if index else "") + f"== {run_dir.name}")
         for problem, product in zip(problems, products):
             print(product if options.bare else f"{problem.strip()} = {product}")
+    return EXIT_OK
+
+
+def _probe(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    from latentrun.report import probe
+    from latentrun.runs import rundir as runs
+
+    request = probe.Request(
+        targets=tuple(options.targets) if options.targets else probe.TARGETS,
+        layers=tuple(options.layers) if options.layers is not None else None,
+        positions=tuple(options.positions) if options.positions else None,
+        samples=options.samples,
+        split=options.split,
+        seed=options.seed,
+    )
+    probe.check_request(request)  # a typo in a name is said before the run is looked up
+    run_dir = runs.resolve_run_dir(options.run, options.runs_dir)
+    document = probe.probe_run(run_dir, request)
+    json_path, png_path = probe.write_probe(run_dir, document)
+    print(probe.format_summary(document))
+    print(f"wrote {json_path} and {png_path}")
     return EXIT_OK
 
 

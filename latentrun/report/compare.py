@@ -23,6 +23,7 @@ from latentrun import config as config_module
 from latentrun.config.build import build_curriculum
 from latentrun.core.atomic import atomic_write, atomic_write_json
 from latentrun.models import flops
+from latentrun.report import probe
 from latentrun.runs import rundir as runs
 from latentrun.runs.directory import RunDir
 
@@ -204,11 +205,13 @@ def verdict(groups: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def compare(run_dirs: Sequence[Path], target: float, out: Path) -> tuple[dict[str, Any], str]:
-    """Summarize, group and compare the runs; write out/compare.json and out/compare.png; return the
-    document written to compare.json and the table (with notes) for the terminal."""
+def compare(run_dirs: Sequence[Path], target: float, out: Path, probes: bool = False) -> tuple[dict[str, Any], str]:
+    """Summarize, group and compare the runs; write out/compare.json and out/compare.png (and with
+    `probes`, out/probes.png: the runs' probe pictures side by side); return the document written to
+    compare.json and the table (with notes) for the terminal."""
     if len({path.resolve() for path in run_dirs}) != len(run_dirs):
         raise runs.RunError("a run is given twice")
+    probe_documents = probe.read_probes(run_dirs) if probes else []  # a run not probed yet is said first
     summaries = [summarize_run(path, target) for path in run_dirs]
     groups = group_runs(summaries)
     metric_list = _metrics(target)
@@ -233,6 +236,9 @@ def compare(run_dirs: Sequence[Path], target: float, out: Path) -> tuple[dict[st
     }
     atomic_write_json(out / "compare.json", document)
     plot_curves(groups, out / "compare.png")
+    written = [out / "compare.json", out / "compare.png"]
+    if probes:
+        written.append(probe.write_side_by_side(probe_documents, out / "probes.png"))
     lines = [format_table(groups, metric_list), ""]
     for group in groups:
         lines.append(f"{group['label']}: {', '.join(run['id'] for run in group['runs'])}")
@@ -241,7 +247,7 @@ def compare(run_dirs: Sequence[Path], target: float, out: Path) -> tuple[dict[st
         lines += ["", *notes]
     if decision:
         lines += ["", decision["text"]]
-    lines += ["", f"wrote {out / 'compare.json'} and {out / 'compare.png'}"]
+    lines += ["", f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]}"]
     return document, "\n".join(lines)
 
 
