@@ -39,9 +39,42 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "" in key.split("."):
         raise ConfigError([f"{at}: empty key; expected a dotted key such as optimizer.lr"])
     try:
-        return key, parse_scalar(value_text)
+        return key, _parse_value(value_text)
     except YAMLProblem as p:
         raise ConfigError([f"{at}: {p.msg}"]) from None
+
+
+def _parse_value(text: str) -> Any:
+    """A YAML scalar, or a flow list of them (`[tensorboard, mlflow]`, for train.loggers): what a
+    config's keys take, read item by item by the same rules."""
+    stripped = text.strip()
+    if not (stripped.startswith("[") and stripped.endswith("]")):
+        return parse_scalar(text)
+    inner = stripped[1:-1]
+    return [parse_scalar(item) for item in split_values(inner)] if inner.strip() else []
+
+
+def split_values(text: str) -> list[str]:
+    """The comma-separated values of a `--set` value, commas inside quotes or brackets kept."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote, depth = "", 0
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
 
 
 def apply_overrides(config: dict, overrides: Sequence[str], origins: Origins | None = None) -> dict:

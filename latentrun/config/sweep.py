@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from latentrun.config import ConfigError, parse_override
+from latentrun.config.overrides import split_values
 
 MAX_POINTS = 10_000  # far beyond any launch a machine can train; a typo in a range is not a plan
 _RANGE = re.compile(r"\s*range\((?P<args>[^()]*)\)\s*")
@@ -72,29 +73,6 @@ def points(axes: Sequence[Axis]) -> list[list[str]]:
 def is_sweep(axes: Sequence[Axis]) -> bool:
     """Whether any axis takes more than one value."""
     return any(axis.swept for axis in axes)
-
-
-def split_values(text: str) -> list[str]:
-    """The comma-separated values of a `--set` value, commas inside quotes or brackets kept."""
-    parts: list[str] = []
-    current: list[str] = []
-    quote, depth = "", 0
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{(":
-            depth += 1
-        elif char in "]})":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return parts
 
 
 def _axis(text: str) -> Axis:

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from latentrun.core.atomic import atomic_write
+from latentrun.core.text import printable
+from latentrun.runs import records
 from latentrun.runs import rundir as runs
 
 LAUNCHES_DIR = "launches"
@@ -39,27 +41,55 @@ def record_path(runs_dir: Path, launch_id: str) -> Path:
 
 
 def write_record(runs_dir: Path, launch_id: str, record: dict[str, Any]) -> Path:
-    """Write (or rewrite) the launch's sweep.yaml atomically."""
+    """Write (or rewrite) the launch's sweep.yaml atomically; `recorded_jobs` goes last, so that a
+    copy cut short anywhere is recognised (read_record)."""
     path = record_path(runs_dir, launch_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    document = {key: value for key, value in record.items() if key != "recorded_jobs"}
+    document["recorded_jobs"] = len(record["jobs"])
+    atomic_write(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return path
 
 
 def read_record(runs_dir: Path, launch_id: str) -> dict[str, Any]:
-    """The launch's sweep.yaml; RunError naming the known launches when there is none."""
+    """The launch's sweep.yaml, checked against schemas/sweep.schema.json and against itself (one job
+    per point, numbered in order); RunError in one line naming the file and the problem."""
     path = record_path(runs_dir, launch_id)
     try:
-        record = yaml.safe_load(path.read_text())
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         known = sorted(p.name for p in (runs_dir / LAUNCHES_DIR).glob("*") if (p / RECORD_FILE).is_file())
         hint = f"; launches there: {', '.join(known[-5:])}" if known else ""
         raise runs.RunError(f"launch {launch_id}: no {path}{hint}") from None
-    except (OSError, yaml.YAMLError) as error:
-        raise runs.RunError(f"{path}: cannot read the launch record ({error})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("jobs"), list):
-        raise runs.RunError(f"{path}: not a launch record")
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: bytes that are not UTF-8
+        reason = printable(str(error).splitlines()[0] if str(error).strip() else type(error).__name__)
+        raise runs.RunError(f"{path}: damaged launch record, not YAML ({reason})") from None
+    if not isinstance(record, dict):
+        raise runs.RunError(f"{path}: damaged launch record (a mapping of launch, experiments, jobs was expected)")
+    records.check(record, records.SWEEP_SCHEMA, path)
+    indexes = [job["index"] for job in record["jobs"]]
+    if indexes != list(range(len(indexes))):
+        raise runs.RunError(
+            f"{path}: damaged launch record: jobs are numbered {_short(indexes)}, not 0 to {len(indexes) - 1}"
+        )
+    expected = record.get("recorded_jobs", _points(record))
+    if len(indexes) != expected:
+        raise runs.RunError(
+            f"{path}: damaged launch record: {len(indexes)} jobs where {expected} were recorded (cut short?)"
+        )
     return record
+
+
+def _points(record: dict[str, Any]) -> int:
+    """How many jobs the launch's experiments, sweep and seeds make, for a record without recorded_jobs."""
+    count = len(record["experiments"]) * len(record.get("seeds") or [None])
+    for values in (record.get("sweep") or {}).values():
+        count *= len(values)
+    return count
+
+
+def _short(values: list[int]) -> str:
+    return ", ".join(map(str, values[:5])) + (", ..." if len(values) > 5 else "")
 
 
 def launch_runs(runs_dir: Path, launch_id: str) -> dict[int, Path]:

@@ -7,6 +7,11 @@ run id, MLflow's is kept in `trackers.json` in the run dir, so a resume continue
 run. A resume logs again the steps between its checkpoint and wherever the stopped session got to
 (bitwise the same values); a tracker cannot take them back, so each logger drops the steps its
 tracker already holds: MLflow is asked, W&B gets the step recorded at the last checkpoint.
+
+A tracker is a convenience, never a reason to lose training: each one runs behind `Guarded`, so a
+tracker that fails (its server gone, its folder deleted, a damaged trackers.json) is warned about
+once, dropped for the rest of the session, and named in meta.json's `tracker_errors`; the run,
+its checkpoints and TensorBoard go on. A resume whose recorded tracker run is gone starts a new one.
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from latentrun.config import ConfigError
 from latentrun.core.atomic import atomic_write_json
+from latentrun.core.text import printable
+from latentrun.runs import rundir
 from latentrun.train.loggers import MetricLogger
 
 TRACKERS_FILE = "trackers.json"
@@ -50,6 +59,12 @@ def _read_state(run_dir: Path) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+def _entry(run_dir: Path, name: str) -> dict[str, Any]:
+    """What trackers.json holds for tracker `name`; {} when nothing, or something damaged, is there."""
+    entry = _read_state(run_dir).get(name)
+    return entry if isinstance(entry, dict) else {}
+
+
 def _write_state(run_dir: Path, name: str, entry: dict[str, Any]) -> None:
     state = _read_state(run_dir)
     state[name] = entry
@@ -67,7 +82,8 @@ class WandbLogger:
         wandb = _import("wandb")
         self.run_dir = run_dir
         self.wandb_id = hashlib.sha1(run_dir.name.encode()).hexdigest()[:16]  # same id every session
-        self.logged_through = _read_state(run_dir).get("wandb", {}).get("step", 0) if resuming else 0
+        step = _entry(run_dir, "wandb").get("step") if resuming else 0
+        self.logged_through = step if isinstance(step, int) and not isinstance(step, bool) else 0
         self.step = self.logged_through
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "latentrun"),
@@ -119,17 +135,21 @@ class MLflowLogger:
         mlflow = _import("mlflow")
         self.mlflow = mlflow
         self.client = mlflow.tracking.MlflowClient()
-        recorded = _read_state(run_dir).get("mlflow", {}) if resuming else {}
-        self.run_id = recorded.get("run_id")
+        recorded = _entry(run_dir, "mlflow").get("run_id") if resuming else None
+        self.run_id, self.logged_through = None, 0
+        if isinstance(recorded, str):
+            try:
+                self.client.update_run(recorded, status="RUNNING")
+                history = self.client.get_metric_history(recorded, "train/loss")
+                self.run_id, self.logged_through = recorded, max((m.step for m in history), default=0)
+            except mlflow.exceptions.MlflowException as error:
+                logger.warning(
+                    f"MLflow run {recorded} of {TRACKERS_FILE} is gone ({_first_line(error)}); starting a new one"
+                )
         if self.run_id is None:
             found = self.client.get_experiment_by_name(experiment)
             experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
             self.run_id = self.client.create_run(experiment_id, run_name=run_dir.name).info.run_id
-            self.logged_through = 0
-        else:
-            self.client.update_run(self.run_id, status="RUNNING")
-            history = self.client.get_metric_history(self.run_id, "train/loss")
-            self.logged_through = max((m.step for m in history), default=0)
         _write_state(run_dir, "mlflow", {"run_id": self.run_id, "tracking_uri": mlflow.get_tracking_uri()})
         self.status = "KILLED"
 
@@ -159,5 +179,81 @@ class MLflowLogger:
         self.client.set_terminated(self.run_id, status=self.status)
 
 
-# name in train.loggers -> the logger's constructor (run dir, experiment, resuming)
-TRACKERS: dict[str, Callable[[Path, str, bool], MetricLogger]] = {"wandb": WandbLogger, "mlflow": MLflowLogger}
+class Guarded:
+    """A tracker whose failures never reach training: the first one is warned about and recorded in
+    meta.json's `tracker_errors`, and the tracker is dropped for the rest of the session."""
+
+    def __init__(
+        self,
+        name: str,
+        tracker: Callable[[Path, str, bool], MetricLogger],
+        run_dir: Path,
+        experiment: str,
+        resuming: bool,
+    ) -> None:
+        self.name, self.run_dir = name, run_dir
+        self.inner: MetricLogger | None = None
+        try:
+            self.inner = tracker(run_dir, experiment, resuming)
+        except Exception as error:  # whatever a tracker library raises: none of it is training's business
+            self._fail("starting", error)
+
+    def _call(self, method: str, *args: Any) -> None:
+        if self.inner is None:
+            return
+        try:
+            getattr(self.inner, method)(*args)
+        except Exception as error:
+            self.inner = None
+            self._fail(method, error)
+
+    def _fail(self, doing: str, error: Exception) -> None:
+        message = f"{type(error).__name__} while {doing}: {_first_line(error)}"
+        logger.warning(
+            f"{self.name} tracker failed ({message}); training goes on without it, "
+            "its checkpoints and TensorBoard are unaffected"
+        )
+        try:
+            errors = rundir.read_meta(self.run_dir).get("tracker_errors") or {}
+            rundir.update_meta(self.run_dir, tracker_errors={**errors, self.name: message})
+        except (OSError, rundir.RunError) as meta_error:
+            logger.warning(f"could not record the tracker failure in {rundir.META_FILE}: {meta_error}")
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self._call("add_scalar", tag, value, step)
+
+    def add_text(self, tag: str, text: str, step: int = 0) -> None:
+        self._call("add_text", tag, text, step)
+
+    def start_session(self, hparams: Mapping[str, Any]) -> None:
+        self._call("start_session", hparams)
+
+    def end_session(self, status: str, step: int) -> None:
+        self._call("end_session", status, step)
+
+    def rewind(self, step: int) -> None:
+        self._call("rewind", step)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def close(self) -> None:
+        self._call("close")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return printable(text.splitlines()[0] if text else "no message", limit=200)
+
+
+def _guarded(
+    name: str, tracker: Callable[[Path, str, bool], MetricLogger]
+) -> Callable[[Path, str, bool], MetricLogger]:
+    return lambda run_dir, experiment, resuming: Guarded(name, tracker, run_dir, experiment, resuming)
+
+
+# name in train.loggers -> the logger's constructor (run dir, experiment, resuming), failures contained
+TRACKERS: dict[str, Callable[[Path, str, bool], MetricLogger]] = {
+    "wandb": _guarded("wandb", WandbLogger),
+    "mlflow": _guarded("mlflow", MLflowLogger),
+}

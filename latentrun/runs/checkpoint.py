@@ -26,6 +26,7 @@ STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
 # checkpoints never deletes the evidence and a resume never mistakes one for the newest good state.
 EMERGENCY_FILE = re.compile(r"^emergency_(\d{8})\.pt$")
 BEST_FILE = "best.pt"
+_READ_ATTEMPTS = 5  # each needs a save to land during the read before it; five in a row is a broken writer
 
 
 def step_file_name(step: int) -> str:
@@ -54,14 +55,7 @@ def save(path: Path, state: dict[str, Any]) -> None:
 def load(path: Path) -> dict[str, Any]:
     """Read a checkpoint onto the CPU: bytes checked against the manifest, then `weights_only=True`;
     CheckpointError naming the file if it is missing, altered, truncated or not a checkpoint."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror or error})") from None
-    try:
-        manifest.verify(path, data)
-    except manifest.ManifestMismatch as error:
-        raise CheckpointError(f"{path}: {error}") from None
+    data = _read_verified(path)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds for truncated, foreign or unsafe files
@@ -69,6 +63,25 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "step" not in state or "model" not in state:
         raise CheckpointError(f"{path}: not a latentrun checkpoint")
     return state
+
+
+def _read_verified(path: Path) -> bytes:
+    """`path`'s bytes, checked against the manifest. A writer may save the file again while it is
+    read (predict during training); when the manifest changed during the read, read both again."""
+    attempt = 0
+    while True:
+        attempt += 1
+        before = manifest.version(path.parent)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror or error})") from None
+        try:
+            manifest.verify(path, data)
+            return data
+        except manifest.ManifestMismatch as error:
+            if attempt == _READ_ATTEMPTS or manifest.version(path.parent) == before:
+                raise CheckpointError(f"{path}: {error}") from None
 
 
 def _first_line(error: Exception) -> str:

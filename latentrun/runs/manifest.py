@@ -6,6 +6,11 @@ entry is written (atomically, fsynced) *before* the checkpoint is renamed into p
 against its entry, which catches what a successful `torch.load` would not: flipped bits inside a
 tensor, a file swapped for another run's, a copy truncated at a block boundary.
 
+A name written again (best.pt) keeps the entry of the bytes it replaces under `replaces`: between
+the manifest update and the rename, the old bytes are still the ones under that name, and a
+reader (predict, eval, compare during training) that reads them then must not call them altered.
+A reader that races more than one save sees the manifest change under it and reads again.
+
 Only one process writes a run's manifest at a time: the run-directory lock holder.
 """
 from __future__ import annotations
@@ -56,8 +61,21 @@ def record(path: Path, data: bytes) -> None:
     dropping entries whose files are gone; the manifest is replaced atomically and fsynced."""
     folder = path.parent
     files = {name: entry for name, entry in (read(folder) or {}).items() if (folder / name).exists()}
-    files[path.name] = {"sha256": sha256(data), "bytes": len(data), "recorded": now()}
+    entry: dict[str, Any] = {"sha256": sha256(data), "bytes": len(data), "recorded": now()}
+    previous = files.get(path.name)
+    if previous is not None:
+        entry["replaces"] = {key: previous.get(key) for key in ("sha256", "bytes")}
+    files[path.name] = entry
     atomic_write(folder / MANIFEST_FILE, json.dumps({"format": FORMAT, "files": dict(sorted(files.items()))}, indent=1) + "\n")
+
+
+def version(folder: Path) -> tuple[int, int] | None:
+    """What identifies one state of the folder's manifest (every write replaces the file, so a new inode)."""
+    try:
+        status = (folder / MANIFEST_FILE).stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
 
 
 def verify(path: Path, data: bytes) -> bool:
@@ -69,9 +87,12 @@ def verify(path: Path, data: bytes) -> bool:
     entry = files.get(path.name)
     if entry is None:
         raise ManifestMismatch(f"not recorded in {MANIFEST_FILE} (not written by this run, or its save never finished)")
+    actual = sha256(data)
+    replaced = entry.get("replaces")
+    if isinstance(replaced, dict) and replaced.get("bytes") == len(data) and replaced.get("sha256") == actual:
+        return True  # the bytes a save in progress is about to replace: whole, and this run's
     if entry.get("bytes") != len(data):
         raise ManifestMismatch(f"truncated or altered: {len(data)} bytes, {MANIFEST_FILE} recorded {entry.get('bytes')}")
-    actual = sha256(data)
     if entry.get("sha256") != actual:
         raise ManifestMismatch(f"altered: SHA-256 {actual[:16]}... differs from the {str(entry.get('sha256'))[:16]}... "
                                f"recorded in {MANIFEST_FILE}")

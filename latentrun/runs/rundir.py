@@ -46,7 +46,8 @@ def create_run_dir(runs_dir: Path, experiment: str) -> Path:
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
-    """The run's meta.json; RunError when it is missing or unreadable."""
+    """The run's meta.json; RunError when it is missing, unreadable, or a field is damaged
+    (schemas/meta.schema.json)."""
     path = run_dir / META_FILE
     try:
         meta = json.loads(path.read_text())
@@ -54,6 +55,9 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"{path}: cannot read run metadata ({error})") from None
     if not isinstance(meta, dict):
         raise RunError(f"{path}: not run metadata (a JSON object was expected)")
+    from latentrun.runs import records  # it needs RunError from here
+
+    records.check(meta, records.META_SCHEMA, path)
     return meta
 
 
@@ -139,7 +143,11 @@ def latest_run(runs_dir: Path) -> Path:
     found = run_dirs(runs_dir)
     if not found:
         raise RunError(f"{LATEST}: no runs under {runs_dir}/")
-    return max(found, key=lambda path: (created_time(path), path.name))
+    newest = max(found, key=lambda path: (created_time(path), path.name))
+    try:
+        return run_dir_for_id(newest.name, runs_dir)  # the containment rule of ids: no way out through a link
+    except RunError as error:
+        raise RunError(f"{LATEST}: the newest run, {error}") from None
 
 
 def process_owner() -> dict[str, Any]:

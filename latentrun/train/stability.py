@@ -105,7 +105,9 @@ class LossGuard:
         if self.spike_factor is None or average is None:
             return None
         if loss > self.spike_factor * max(average, self.spike_floor):
-            return f"loss {loss:.4g} is {loss / average:.1f}x its running average {average:.4g}"
+            # A task learned to a loss of exactly 0 (with no floor) has no ratio to show.
+            ratio = f"{loss / average:.1f}x" if average > 0 else f"over {self.spike_factor:g}x"
+            return f"loss {loss:.4g} is {ratio} its running average {average:.4g}"
         return None
 
     def lr_scale(self) -> float:

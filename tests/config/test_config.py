@@ -593,3 +593,25 @@ def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(t
     assert found == [f"{path}:4: train.latent_forcing.end_step: end_step (200) must be >= start_step (300)"]
     off = config.load(write(tmp_path, "train:\n  latent_forcing: {min_ratio: 0.0}\n"))
     assert not train_rules.latent_forcing_active(off["train"])  # an explicit off needs nothing
+
+
+@pytest.mark.parametrize(
+    "text, loggers",
+    [
+        ("train.loggers=[tensorboard]", ["tensorboard"]),
+        ("train.loggers=[tensorboard, mlflow]", ["tensorboard", "mlflow"]),
+        ('train.loggers=["tensorboard",wandb]', ["tensorboard", "wandb"]),
+        ("train.loggers=[]", []),
+    ],
+)
+def test_a_flow_list_in_set_is_read_item_by_item(text, loggers):
+    """Issue 22 item 16: the README allows overriding train.loggers, which --set refused as no scalar."""
+    assert config.parse_override(text) == ("train.loggers", loggers)
+    smoke = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
+    if loggers:
+        assert config.load(smoke, [text])["train"]["loggers"] == loggers
+
+
+def test_a_list_inside_a_list_in_set_is_refused():
+    with pytest.raises(ConfigError, match=r"--set train.loggers=\[\[a\]\]: value must be a single YAML scalar"):
+        config.parse_override("train.loggers=[[a]]")

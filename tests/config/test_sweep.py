@@ -47,7 +47,7 @@ def test_points_are_the_cartesian_product_last_axis_fastest():
         (["seed=range(a)"], "takes one to three numbers"),
         (["seed=range(5,1)"], "is empty"),
         (["seed=range(0,100000)"], "at most 10,000"),
-        (["model.d_model=[1,2],3"], "single YAML scalar"),
+        (["model.d_model=[1,[2]],3"], "single YAML scalar"),  # a list inside a list
         (["train.max_steps"], "expected KEY=VALUE"),
     ],
 )

@@ -121,7 +121,9 @@ def test_unreadable_meta_still_lists(tmp_path):
     (broken / "meta.json").write_text("{not json")
     fabricate(tmp_path, "odd", step="many", created="yesterday", last_loss=None)
     rows = {row["id"]: row for row in listing.list_runs(tmp_path, "loss")}
-    assert rows["broken"]["status"] == "unreadable" and rows["odd"]["step"] == 0
+    assert rows["broken"]["status"] == "unreadable"
+    # A field of the wrong type is damage too (schemas/meta.schema.json): named in the row, not read as 0.
+    assert rows["odd"]["status"] == "unreadable" and "damaged: step is 'many'" in rows["odd"]["error"]
     assert "broken" in listing.format_table(list(rows.values()))
 
 

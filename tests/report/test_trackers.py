@@ -94,3 +94,82 @@ def test_a_missing_tracker_package_is_a_config_error_before_any_run(tmp_path, mo
     assert main([str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "pip install -e '.[wandb]'" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracker_that_fails_mid_run_never_stops_training(tmp_path, monkeypatch):
+    """Issue 22 item 15: the MLflow folder deleted mid-run killed training with chained tracebacks,
+    and every resume died the same way."""
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[mlflow]')")
+    import shutil
+
+    from latentrun.report.trackers import MLflowLogger
+
+    store = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    original = MLflowLogger.add_scalar
+
+    def delete_the_store_at_step_15(self, tag, value, step):
+        if step == 15:
+            shutil.rmtree(store)
+        original(self, tag, value, step)
+
+    monkeypatch.setattr(MLflowLogger, "add_scalar", delete_the_store_at_step_15)
+    runs_dir = tmp_path / "runs"
+    path = experiment(tmp_path, "[tensorboard, mlflow]")
+    assert main([str(path), "--runs-dir", str(runs_dir), "--stop-at", "20", "--set", "train.num_threads=1"]) == 0
+    [run_dir] = [p for p in runs_dir.iterdir() if (p / "config.yaml").is_file()]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == 20
+    assert "mlflow" in meta["tracker_errors"]
+    assert main(["--resume", str(run_dir)]) == 0  # the recorded MLflow run is gone: a new one is started
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["step"] == 40
+
+
+@pytest.mark.parametrize("damaged", [{"mlflow": "x"}, {"mlflow": {"run_id": "0123456789abcdef"}}, ["x"]])
+def test_a_damaged_trackers_json_starts_a_new_tracker_run(tmp_path, monkeypatch, damaged):
+    mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[mlflow]')")
+    from latentrun.report.trackers import MLflowLogger
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    run_dir = tmp_path / "run-1"
+    run_dir.mkdir()
+    (run_dir / "trackers.json").write_text(json.dumps(damaged))
+    resumed = MLflowLogger(run_dir, "damaged", resuming=True)
+    resumed.add_scalar("train/loss", 0.5, 1)
+    resumed.close()
+    assert json.loads((run_dir / "trackers.json").read_text())["mlflow"]["run_id"] == resumed.run_id
+    history = mlflow.tracking.MlflowClient().get_metric_history(resumed.run_id, "train/loss")
+    assert [m.step for m in history] == [1]
+
+
+def test_a_guarded_tracker_warns_once_and_records_the_failure(tmp_path):
+    from latentrun.report.trackers import Guarded
+    from latentrun.runs import rundir
+
+    rundir.write_meta(tmp_path, {"id": "r", "status": "running"})
+    calls = []
+
+    class Flaky:
+        def __init__(self, run_dir, experiment, resuming):
+            pass
+
+        def add_scalar(self, tag, value, step):
+            calls.append(step)
+            if step == 2:
+                raise ConnectionError("tracking server gone\nsecond line")
+
+        def close(self):
+            calls.append("close")
+
+    guarded = Guarded("mlflow", Flaky, tmp_path, "x", False)
+    for step in (1, 2, 3):
+        guarded.add_scalar("train/loss", 1.0, step)
+    guarded.close()
+    assert calls == [1, 2]  # dropped after its failure, close included
+    errors = rundir.read_meta(tmp_path)["tracker_errors"]
+    assert errors == {"mlflow": "ConnectionError while add_scalar: tracking server gone"}
+    Guarded("wandb", lambda *a: 1 / 0, tmp_path, "x", False).flush()  # failing to start is contained too
+    assert rundir.read_meta(tmp_path)["tracker_errors"]["wandb"].startswith("ZeroDivisionError while starting")

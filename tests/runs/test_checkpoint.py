@@ -1,4 +1,5 @@
 import errno
+import io
 import hashlib
 import os
 import pickle
@@ -142,3 +143,47 @@ def test_listing_and_pruning(tmp_path):
     checkpoint.prune(tmp_path, keep_last=2)
     assert [step for step, _ in checkpoint.step_checkpoints(tmp_path)] == [150, 200]
     assert (tmp_path / checkpoint.BEST_FILE).exists()
+
+
+def test_a_reader_between_the_manifest_update_and_the_rename_sees_the_old_whole_file(tmp_path):
+    """The torn pair a reader during training met: manifest already new, best.pt still old."""
+    path = tmp_path / checkpoint.BEST_FILE
+    checkpoint.save(path, {"step": 10, "model": {"w": torch.ones(2)}})
+    buffer = io.BytesIO()
+    torch.save({"step": 20, "model": {"w": torch.zeros(2)}}, buffer)
+    manifest.record(path, buffer.getvalue())  # what save() does just before renaming the new file in
+    assert checkpoint.load(path)["step"] == 10
+    path.write_bytes(buffer.getvalue())  # the rename lands
+    assert checkpoint.load(path)["step"] == 20
+
+
+def test_the_replaced_entry_vouches_only_for_the_bytes_it_recorded(tmp_path):
+    path = tmp_path / checkpoint.BEST_FILE
+    checkpoint.save(path, {"step": 10, "model": {"w": torch.ones(2)}})
+    checkpoint.save(path, {"step": 20, "model": {"w": torch.zeros(2)}})
+    path.write_bytes(_flip_a_byte(path.read_bytes()))
+    with pytest.raises(checkpoint.CheckpointError, match="altered: SHA-256"):
+        checkpoint.load(path)
+
+
+def test_a_reader_retries_when_the_manifest_changes_during_its_read(tmp_path, monkeypatch):
+    """Two saves during one read leave bytes the manifest no longer knows; the read is taken again."""
+    path = tmp_path / checkpoint.BEST_FILE
+    for step in (10, 20, 30):
+        checkpoint.save(path, {"step": step, "model": {"w": torch.full((2,), float(step))}})
+    stale = {"step": 10, "model": {"w": torch.full((2,), 10.0)}}
+    buffer = io.BytesIO()
+    torch.save(stale, buffer)
+    reads = []
+    original = type(path).read_bytes
+
+    def read_racing_two_saves(self):
+        reads.append(self.name)
+        if len(reads) == 1:  # the first read returns step 10's bytes, and the manifest moves on meanwhile
+            checkpoint.save(tmp_path / checkpoint.step_file_name(1), {"step": 1, "model": {}})
+            return buffer.getvalue()
+        return original(self)
+
+    monkeypatch.setattr(type(path), "read_bytes", read_racing_two_saves)
+    assert checkpoint.load(path)["step"] == 30
+    assert reads == ["best.pt", "best.pt"]

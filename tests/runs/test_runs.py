@@ -47,3 +47,15 @@ def test_ids_never_leave_the_runs_dir(tmp_path, monkeypatch, text):
 def test_plain_ids():
     assert runs.is_plain_id("smoke-20260101-101010-ab12")
     assert not any(runs.is_plain_id(text) for text in ("", ".", "..", "a/b", "../a"))
+
+
+def test_latest_never_follows_a_link_out_of_the_runs_dir(tmp_path):
+    """Issue 22 item 17: `--resume latest` trained into a folder outside runs/ through a symlink."""
+    runs_dir = tmp_path / "runs"
+    make_run(runs_dir / "a-inside", "2026-01-01T10:00:00+00:00")
+    outside = make_run(tmp_path / "elsewhere", "2026-01-02T10:00:00+00:00")
+    (runs_dir / "b-link").symlink_to(outside)
+    with pytest.raises(runs.RunError, match=r"latest: the newest run, b-link: leads outside .*runs/"):
+        runs.resolve_run_dir("latest", runs_dir)
+    (runs_dir / "b-link").unlink()
+    assert runs.resolve_run_dir("latest", runs_dir) == runs_dir / "a-inside"

@@ -60,6 +60,16 @@ def test_a_learned_task_is_judged_against_the_floor_not_its_tiny_average():
         guard(spike_floor=-1.0)
 
 
+def test_a_spike_over_a_running_average_of_zero_is_reported_not_divided_by():
+    """Issue 22 item 18: a task learned to a loss of 0.0 with no floor raised ZeroDivisionError."""
+    g = guard(spike_floor=0.0)
+    for _ in range(4):
+        g.record_good(0.0)
+    assert g.running_average() == 0.0
+    assert g.check_loss(0.0) is None
+    assert g.check_loss(1e-3) == "loss 0.001 is over 4x its running average 0"
+
+
 def test_a_restarted_average_forgets_the_old_losses_and_keeps_the_rest():
     """At a curriculum's stage change: the new stage is judged by its own losses only."""
     g = guard(average_decay=0.75)
