@@ -259,14 +259,18 @@ def _add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         "Print what each run's best checkpoint predicts, one `A*B = PRODUCT` line per problem "
         "(AxB is read the same). Several runs (a shell glob) each get a heading."
     )
-    parser.usage = f"{prog} predict [-h] [--bare] [--runs-dir RUNS_DIR] RUN [RUN ...] A*B [A*B ...]"
+    parser.usage = f"{prog} predict [-h] [--bare] [--file PATH] [--runs-dir RUNS_DIR] RUN [RUN ...] [A*B ... | -]"
     _complete_with(
         parser.add_argument(
-            "items", nargs="+", metavar="RUN A*B", help="one or more runs (a path, id or latest), then the problems"
+            "items",
+            nargs="+",
+            metavar="RUN A*B",
+            help="one or more runs (a path, id or latest), then the problems; - reads them from stdin, one a line",
         ),
         _complete_runs,
     )
     parser.add_argument("--bare", action="store_true", help="print only the products, one per line")
+    parser.add_argument("--file", type=Path, metavar="PATH", help="also predict the problems of PATH, one a line")
     _add_runs_dir(parser)
 
 

@@ -123,7 +123,16 @@ def _train_one(options: argparse.Namespace) -> int:
         launch=record.from_environment(),
     )
     _suggest_next(run_dir, options.runs_dir, status)
+    _print_run_dir(run_dir)
     return status
+
+
+def _print_run_dir(run_dir: Path) -> None:
+    """The run dir as stdout's last line, so that a script can do RUN=$(python run.py exp.yaml | tail -1)."""
+    from latentrun.train import distributed
+
+    if distributed.context().is_main:
+        print(run_dir, flush=True)
 
 
 def _resume(parser: argparse.ArgumentParser, options: argparse.Namespace, swept: bool) -> int:
@@ -161,6 +170,7 @@ def _resume(parser: argparse.ArgumentParser, options: argparse.Namespace, swept:
 
         status = session.resume(run_dir, options.overrides, options.force, options.stop_at)
         _suggest_next(run_dir, options.runs_dir, status)
+        _print_run_dir(run_dir)
         return status
 
     return _in_process_group(resume)
@@ -355,8 +365,11 @@ def _predict(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
     from latentrun.runs.directory import RunDir
 
     run_dirs, problems = _runs_then_problems(options.items, options.runs_dir)
+    problems = _read_problems(problems, options.file)
     if not problems:
-        parser.error("give one or more problems after the run(s), like 37*45")
+        parser.error(
+            "give one or more problems after the run(s), like 37*45, - to read them from stdin, or --file PATH"
+        )
     for index, run_dir in enumerate(run_dirs):
         task, model, _ = RunDir(run_dir).trained_model()
         products = inference.predict(task, model, problems)
@@ -386,6 +399,24 @@ def _probe(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     print(probe.format_summary(document))
     print(f"wrote {json_path} and {png_path}")
     return EXIT_OK
+
+
+def _read_problems(given: list[str], file: Path | None) -> list[str]:
+    """The problems of the command line, `-` replaced by stdin's lines and --file's lines after them:
+    one problem per line, blank lines skipped; ProblemError when the file cannot be read."""
+    from latentrun.task.multiplication import ProblemError
+
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    problems = [line for item in given for line in (lines(sys.stdin.read()) if item == "-" else [item])]
+    if file is not None:
+        try:
+            problems += lines(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
+            raise ProblemError(f"--file {file}: cannot read problems: {reason}") from None
+    return problems
 
 
 def _runs_then_problems(items: list[str], runs_dir: Path) -> tuple[list[Path], list[str]]:

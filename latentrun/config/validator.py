@@ -10,18 +10,17 @@ import functools
 import json
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from latentrun.config.errors import ConfigError, Key, Origins, describe, did_you_mean, fmt, show, where
+from latentrun.core.keys import SCHEMA_PATH
 from latentrun.core.rules import CrossProblem, Sections
 from latentrun.models import rules as model_rules
 from latentrun.task import rules as task_rules
 from latentrun.train import rules as train_rules
 
-SCHEMA_PATH: Path = Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json"
 MISSING: Any = object()  # a key the config does not write, as opposed to one written as null
 
 # Rules that span keys, kept beside the components they check; torch-free, like this module.

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH: Path = Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json"
+# The one place the schema is found: inside the package (latentrun/schemas links to the repository's
+# schemas/, and a wheel holds a copy), so an installed latentrun needs no source tree.
+SCHEMA_PATH: Path = Path(__file__).resolve().parents[1] / "schemas" / "experiment.schema.json"
 _BOUNDS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
 
 

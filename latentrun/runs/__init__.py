@@ -1,2 +1,20 @@
 """Run directories on disk: paths, meta.json and history, the lock, checkpoints and their manifest,
-and rebuilding a trained model from a run."""
+and rebuilding a trained model from a run.
+
+The package is also the API's `latentrun.runs(...)`: a subpackage named `runs` is what
+`latentrun.runs` means once anything imported it, so calling the package calls `latentrun.api.runs`.
+"""
+
+import sys
+import types
+from typing import Any
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from latentrun.api import runs
+
+        return runs(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

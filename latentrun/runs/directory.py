@@ -32,6 +32,9 @@ class RunDir:
 
     path: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))  # RunDir("runs/x") works as RunDir(Path("runs/x"))
+
     @classmethod
     def create(cls, runs_dir: Path, experiment: str) -> RunDir:
         """A new, empty run directory under `runs_dir`; ids sort by creation time."""

@@ -94,13 +94,20 @@ def resolve_run_dir(text: str, runs_dir: Path) -> Path:
     if text == LATEST:
         return latest_run(runs_dir)
     as_path = Path(text)
-    if (as_path / CONFIG_FILE).is_file():
+    if _holds_config(as_path):
         return as_path
     if is_plain_id(text):
         run_dir = run_dir_for_id(text, runs_dir)
-        if (run_dir / CONFIG_FILE).is_file():
+        if _holds_config(run_dir):
             return run_dir
     raise RunError(f"{printable(text)}: not a run directory (no {CONFIG_FILE} there or under {runs_dir}/)")
+
+
+def _holds_config(path: Path) -> bool:
+    try:
+        return (path / CONFIG_FILE).is_file()
+    except OSError:  # a name the file system refuses (too long: a 300-digit problem) names no run
+        return False
 
 
 def run_dir_for_id(run_id: str, runs_dir: Path) -> Path:
