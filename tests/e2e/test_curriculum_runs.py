@@ -23,11 +23,13 @@ CURRICULA = {
     ),
 }
 # Deng et al.'s options: one token per 128 examples (every 4 updates of 32, all 9 gone by update
-# 37) with removal smoothing, whose per-example offsets come from (seed, step, rank); Coconut
+# 37) with removal smoothing, whose per-example offsets come from (seed, step, rank), and kept
+# positions; Coconut
 # feeding back the final hidden state itself, as Hao et al. do.
 CURRICULA["internalize+deng"] = (
     *("--set", "curriculum.name=internalize", "--set", "curriculum.examples_per_token=128"),
     *("--set", "curriculum.removal_smoothing=1.0", "--set", "scheduler.name=constant"),
+    *("--set", "model.keep_positions=true"),
 )
 CURRICULA["coconut+hidden"] = CURRICULA["coconut"] + ("--set", "model.thought_feedback=hidden")
 # Abacus places follow the layout, and their random shift is drawn every update: both must resume exactly.

@@ -66,6 +66,16 @@ def test_operands_have_the_configured_digit_counts(sampling):
     assert bool((task.decode(batch.answer) == batch.a * batch.b).all())
 
 
+@pytest.mark.parametrize("sampling", ["value", "digits"])
+def test_min_equal_to_max_digits_gives_exactly_n_digit_operands_as_the_papers(sampling):
+    """The papers' 4×4: both operands 1000..9999, spread over the whole range, in training and splits."""
+    task = make_task(min_digits=4, max_digits=4, sampling=sampling, val_size=500, test_size=500)
+    batch = task.train_batch(1, 4000)
+    for values in (batch.a, batch.b, task.split("val").a, task.split("test").b):
+        assert int(values.min()) >= 1000 and int(values.max()) <= 9999
+    assert int(batch.a.min()) < 1100 and int(batch.a.max()) > 9900  # the whole range, not a corner of it
+
+
 def test_training_never_draws_held_out_pairs():
     task = make_task(holdout_fraction=0.3)
     for step in range(1, 20):
