@@ -46,7 +46,7 @@ def test_the_oracle_is_splitmix64():
 def task(holdout: float) -> MultiplicationTask:
     sizes = dict(min_digits=1, max_digits=3, operand_width=None, product_width=None, val_size=300, test_size=300)
     return MultiplicationTask(
-        **sizes, lsb_first=True, zero_pad=True, sampling="digits", holdout_fraction=holdout, seed=5
+        **sizes, lsb_first=True, zero_pad=True, sampling="digits", holdout_fraction=holdout, exclude=(), seed=5
     )
 
 

@@ -42,7 +42,8 @@ def project(layer: nn.Linear, h: Tensor) -> Tensor:
 
 # How a Coconut thought is fed back: model options → the thought's input from the final hidden state.
 FEEDBACK: dict[str, tuple[dict, Callable[[ChainTransformer, Tensor], Tensor]]] = {
-    "projection": ({}, lambda model, h: project(model.thought_proj, h)),
+    "projection": ({"thought_feedback": "projection"}, lambda model, h: project(model.thought_proj, h)),
+    "hidden": ({"thought_feedback": "hidden"}, lambda model, h: h),  # Hao et al.: the state itself
 }
 
 
@@ -121,6 +122,7 @@ def chain_model(position: str, feedback: str) -> ChainTransformer:
         **SIZES,
         chain_len=CHAIN_LEN,
         continuous_thoughts=True,
+        keep_positions=False,
         **{"position": "learned", "abacus_max_offset": 0, **POSITIONS[position], **abacus, **FEEDBACK[feedback][0]},
     )
     return scrambled(model)
