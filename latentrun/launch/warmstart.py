@@ -5,7 +5,9 @@ The source is a run (directory or id) or an experiment file. A file is a stage o
 (chain of thought, then internalization): the run of record is a finished run in the runs dir whose
 resolved config is the file's with this run's seed. None yet: an unfinished one is resumed, or a
 new one trained, before the warm-started run is created, so that `python run.py STAGED.yaml` alone
-reproduces the whole recipe and a second call reuses what the first trained.
+reproduces the whole recipe and a second call reuses what the first trained. Keys that only say
+where and how fast a run computes (threads, device, loggers, checkpoint spacing) do not matter for
+the match; everything that decides what is computed does, max_steps and eval_every included.
 
 This is no resume: the new run records where its weights came from (run, checkpoint, step and the
 file's SHA-256) in meta.json and otherwise starts as a new run does. Its own resume continues from
@@ -159,11 +161,28 @@ def stage_run(
     return run_dir
 
 
+# Keys that say where, how fast and how verbosely a run computes, not what: a stage run that
+# differs from the file only in these (trained on 2 threads, say) is still that file's run.
+_INCIDENTAL_KEYS = frozenset(
+    {
+        "train.device",
+        "train.num_threads",
+        "train.loggers",
+        "train.log_every",
+        "train.save_every",
+        "train.keep_last",
+        "train.eval_batch_size",
+        "train.gradient_checkpointing",
+    }
+)
+
+
 def _has_config(run_dir: Path, wanted: dict[str, Any]) -> bool:
     try:
-        return RunDir(run_dir).config() == wanted
+        changes = config_module.diff(RunDir(run_dir).config(), wanted)
     except (config_module.ConfigError, OSError):
         return False  # a damaged run is nobody's stage
+    return set(changes) <= _INCIDENTAL_KEYS
 
 
 def _status(run_dir: Path) -> str | None:

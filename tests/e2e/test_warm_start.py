@@ -137,3 +137,17 @@ def test_a_missing_or_incompatible_source_is_a_one_line_error(staged, tmp_path, 
     assert len(errors) == 1 and message in errors[0], errors
     created = set(p.name for p in runs_dir.iterdir()) - set(before)
     assert all(name.startswith("wide-") for name in created)  # only the wide stage, trained to be refused
+
+
+def test_an_unfinished_stage_is_resumed_not_trained_again(tmp_path):
+    folder, runs_dir = tmp_path / "experiments", tmp_path / "runs"
+    folder.mkdir()
+    stage = write(folder, "stage.yaml", STAGE.replace("experiment: smoke_chain", "experiment: stage"))
+    direct = write(folder, "direct.yaml", DIRECT)
+    assert run_cli(stage, "--runs-dir", runs_dir, *FAST, "--stop-at", "10") == 0  # what a SIGTERM would leave
+    assert run_cli(direct, "--runs-dir", runs_dir, *FAST) == 0
+    (stage_run,) = runs_of(runs_dir, "stage")
+    assert [event["event"] for event in meta(stage_run)["history"]] == ["start", "resume"]
+    assert meta(stage_run)["status"] == "finished" and meta(stage_run)["step"] == 40
+    (direct_run,) = runs_of(runs_dir, "direct")
+    assert meta(direct_run)["init"]["run"] == stage_run.name
