@@ -1,9 +1,10 @@
-"""A sweep for real (issue 13's acceptance): 2 learning rates x 2 seeds of the smoke config make 4
-runs whose frozen configs differ exactly in the swept keys; `list --launch` and `compare --launch`
-select them, and `--resume --launch` finishes the ones a stop left unfinished."""
+"""A sweep for real (issue 13's acceptance): 2 learning rates x 2 warmups x 2 seeds of the smoke
+config make 8 runs, one per point of the Cartesian product, whose frozen configs differ exactly in
+the swept keys; `list --launch` and `compare --launch` select them, and `--resume --launch` finishes the ones a stop left unfinished."""
 
 import contextlib
 import io
+import itertools
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import SMOKE, run_cli
 
 from latentrun import config
 from latentrun.launch import record
+from latentrun.runs import checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +25,26 @@ def capture(*args):
     return status, out.getvalue(), err.getvalue()
 
 
+SWEPT = ["--set", "optimizer.lr=1e-3,3e-3", "--set", "scheduler.warmup_steps=5,10"]
+SWEPT_KEYS = {"optimizer.lr", "scheduler.warmup_steps", "seed"}
+# Every point (lr, warmup, seed) in launch order, written out: the first axis slowest, the seeds
+# (added by the launcher) fastest.
+POINTS = [
+    (0.001, 5, 1),
+    (0.001, 5, 2),
+    (0.001, 10, 1),
+    (0.001, 10, 2),
+    (0.003, 5, 1),
+    (0.003, 5, 2),
+    (0.003, 10, 1),
+    (0.003, 10, 2),
+]
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("sweep") / "runs"
-    args = [SMOKE, "--set", "optimizer.lr=1e-3,3e-3", "--seeds", "1,2", "--jobs", "2", "--runs-dir", runs_dir]
+    args = [SMOKE, *SWEPT, "--seeds", "1,2", "--jobs", "2", "--runs-dir", runs_dir]
     status, out, err = capture(*args, "--set", "train.num_threads=1", "--stop-at", "10")
     [launch_dir] = (runs_dir / record.LAUNCHES_DIR).iterdir()
     return {"status": status, "out": out, "err": err, "runs_dir": runs_dir, "launch": launch_dir.name}
@@ -36,17 +54,25 @@ def launch_runs(sweep):
     return record.launch_runs(sweep["runs_dir"], sweep["launch"])
 
 
-def test_four_runs_differing_exactly_in_the_swept_keys(sweep):
+def point_of(run_config: dict) -> tuple:
+    return run_config["optimizer"]["lr"], run_config["scheduler"]["warmup_steps"], run_config["seed"]
+
+
+def test_every_point_ran_once_with_its_values(sweep):
     assert sweep["status"] == 0, sweep["err"]
     found = launch_runs(sweep)
-    assert sorted(found) == [0, 1, 2, 3]
-    configs = {i: config.load(path / "config.yaml") for i, path in found.items()}
-    expected = {0: (0.001, 1), 1: (0.001, 2), 2: (0.003, 1), 3: (0.003, 2)}  # last axis (the seeds) fastest
-    for i, (lr, seed) in expected.items():
-        assert (configs[i]["optimizer"]["lr"], configs[i]["seed"]) == (lr, seed)
-        for j in configs:
-            assert set(config.diff(configs[i], configs[j])) <= {"optimizer.lr", "seed"}
-    assert set(config.diff(configs[0], configs[3])) == {"optimizer.lr", "seed"}
+    assert sorted(found) == list(range(8))
+    for index, path in found.items():
+        frozen = config.load(path / "config.yaml")
+        assert point_of(frozen) == POINTS[index]
+        assert json.loads((path / "meta.json").read_text())["step"] == 10
+        [(step, saved)] = checkpoint.step_checkpoints(path / "checkpoints")
+        state = checkpoint.load(saved)
+        assert step == 10 and point_of(state["config"]) == POINTS[index]  # what it trained with
+        assert state["optimizer"]["param_groups"][0]["initial_lr"] == POINTS[index][0]
+    configs = [config.load(path / "config.yaml") for path in found.values()]
+    for left, right in itertools.combinations(configs, 2):
+        assert 0 < len(config.diff(left, right)) and set(config.diff(left, right)) <= SWEPT_KEYS
 
 
 def test_meta_and_the_sweep_record_name_the_launch(sweep):
@@ -54,12 +80,11 @@ def test_meta_and_the_sweep_record_name_the_launch(sweep):
         meta = json.loads((path / "meta.json").read_text())
         assert meta["launch"] == sweep["launch"] and meta["launch_index"] == index
     document = yaml.safe_load(record.record_path(sweep["runs_dir"], sweep["launch"]).read_text())
-    assert document["sweep"] == {"optimizer.lr": ["1e-3", "3e-3"]} and document["seeds"] == [1, 2]
+    swept = {"optimizer.lr": ["1e-3", "3e-3"], "scheduler.warmup_steps": ["5", "10"]}
+    as_typed = {0.001: "1e-3", 0.003: "3e-3"}  # labels keep the --set text
+    assert document["sweep"] == swept and document["seeds"] == [1, 2]
     assert [job["label"] for job in document["jobs"]] == [
-        "smoke optimizer.lr=1e-3 seed=1",
-        "smoke optimizer.lr=1e-3 seed=2",
-        "smoke optimizer.lr=3e-3 seed=1",
-        "smoke optimizer.lr=3e-3 seed=2",
+        f"smoke optimizer.lr={as_typed[lr]} scheduler.warmup_steps={warmup} seed={seed}" for lr, warmup, seed in POINTS
     ]
     assert {job["run"] for job in document["jobs"]} == {p.name for p in launch_runs(sweep).values()}
     assert all(job["status"] == "stopped" for job in document["jobs"])
@@ -67,9 +92,9 @@ def test_meta_and_the_sweep_record_name_the_launch(sweep):
 
 def test_each_run_is_reported_once_and_its_start_is_said(sweep):
     lines = sweep["out"].splitlines()
-    assert sum(line.startswith("stopped ") for line in lines) == 4, lines  # once each, not again in a summary
-    assert lines[-1] == "4 runs: 4 stopped"
-    assert sweep["err"].count("] started smoke") == 4, sweep["err"]
+    assert sum(line.startswith("stopped ") for line in lines) == 8, lines  # once each, not again in a summary
+    assert lines[-1] == "8 runs: 8 stopped"
+    assert sweep["err"].count("] started smoke") == 8, sweep["err"]
     assert f"list --launch {sweep['launch']}" in sweep["err"]
 
 
@@ -83,11 +108,11 @@ def test_list_launch_selects_them(sweep, capsys):
 
 
 def test_resume_launch_then_compare_launch(sweep, tmp_path):
-    """Runs in order: the stopped launch goes on to step 40, then compare groups it by lr."""
+    """Runs in order: the stopped launch goes on to step 40, then compare groups it by lr and warmup."""
     runs_dir, launch = sweep["runs_dir"], sweep["launch"]
     status, out, err = capture("--resume", "--launch", launch, "--jobs", "2", "--runs-dir", runs_dir)
     assert status == 0, err
-    assert sum(line.startswith("finished ") for line in out.splitlines()) == 4 and "4 runs: 4 finished" in out
+    assert sum(line.startswith("finished ") for line in out.splitlines()) == 8 and "8 runs: 8 finished" in out
     for path in launch_runs(sweep).values():
         meta = json.loads((path / "meta.json").read_text())
         assert meta["status"] == "finished" and meta["step"] == 40
@@ -98,13 +123,13 @@ def test_resume_launch_then_compare_launch(sweep, tmp_path):
     status, out, err = capture("compare", "--launch", launch, "--runs-dir", runs_dir, "--out", tmp_path / "cmp")
     assert status == 0, err
     document = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert sorted(len(group["runs"]) for group in document["groups"]) == [2, 2]
+    assert sorted(len(group["runs"]) for group in document["groups"]) == [2, 2, 2, 2]
     assert {run["id"] for run in document["runs"]} == {p.name for p in launch_runs(sweep).values()}
     assert "optimizer.lr=0.001" in out and "optimizer.lr=0.003" in out
 
     status, out, err = capture("compare", "--launch", launch, "--runs-dir", runs_dir, "--out", tmp_path / "c2", "--csv")
     lines = out.splitlines()
-    assert status == 0 and lines[0].startswith("id,experiment,model,seed,status,group") and len(lines) == 5
+    assert status == 0 and lines[0].startswith("id,experiment,model,seed,status,group") and len(lines) == 9
     assert "wrote" in err and "wrote" not in out
 
 
