@@ -24,6 +24,11 @@ KINDS = {
         "smoke_chain.yaml",
         ["curriculum.name=internalize", "curriculum.stage_steps=2", "curriculum.tokens_per_stage=4"],
     ),
+    # internalization warm-started from the chain-of-thought run's best.pt (init.from)
+    "warm_started": (
+        "smoke_chain.yaml",
+        ["curriculum.name=internalize", "curriculum.stage_steps=2", "curriculum.tokens_per_stage=4"],
+    ),
 }
 # Position classes each run's best.pt has: (latent or thought positions, written chain tokens)
 EXPECTED = {
@@ -33,6 +38,7 @@ EXPECTED = {
     "chain_of_thought": (0, 9),
     "coconut": (1, 5),
     "internalize": (0, 1),
+    "warm_started": (0, 1),
 }
 
 
@@ -45,6 +51,8 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     runs = {}
     for kind, (file, overrides) in KINDS.items():
         runs_dir = tmp_path_factory.mktemp(kind)
+        if kind == "warm_started":
+            overrides = [*overrides, f"init.from={runs['chain_of_thought']}"]
         sets = [part for override in overrides for part in ("--set", override)]
         assert cli(EXPERIMENTS / file, "--runs-dir", runs_dir, *SHORT, *sets) == 0
         (runs[kind],) = [path for path in runs_dir.iterdir() if path.is_dir()]
@@ -73,6 +81,8 @@ def test_every_model_kind_is_probed(kind, trained, capsys):
         assert len(target["mean"]) == 3 and all(len(row) == len(classes) for row in target["mean"])
         if target["metric"] == "accuracy":
             assert all(0.0 <= value <= 1.0 for row in target["mean"] for value in row)
+    if kind == "warm_started":
+        assert meta["init"]["run"] == trained["chain_of_thought"].name
     assert (run_dir / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "probe/heatmap" in images(run_dir)
 
