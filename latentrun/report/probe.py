@@ -39,6 +39,7 @@ from latentrun.train.checkpointing import State
 PROBE_JSON, PROBE_PNG, PROBE_TAG = "probe.json", "probe.png", "probe/heatmap"
 SPLITS = ("test", "val")
 MIN_PROBLEMS = 10
+_DPI = 110
 
 
 class ProbeError(ValueError):
@@ -114,11 +115,11 @@ def write_probe(run_dir: Path, document: dict[str, Any]) -> tuple[Path, Path]:
 
     json_path, png_path = run_dir / PROBE_JSON, run_dir / PROBE_PNG
     atomic_write_json(json_path, document)
-    figure = probe_plot.heatmap(document)
-    _save_png(figure, png_path)
+    png, pixels = _render(probe_plot.heatmap(document))
+    atomic_write(png_path, png)
     writer = SummaryWriter(str(run_dir))
     try:
-        writer.add_figure(PROBE_TAG, figure, global_step=document["step"])
+        writer.add_image(PROBE_TAG, pixels, global_step=document["step"], dataformats="HWC")
     finally:
         writer.close()
     return json_path, png_path
@@ -137,7 +138,7 @@ def read_probes(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
 
 def write_side_by_side(documents: Sequence[dict[str, Any]], path: Path) -> Path:
     """Several runs' probe pictures in one image (a column each), from their probe.json documents."""
-    _save_png(probe_plot.side_by_side(documents), path)
+    atomic_write(path, _render(probe_plot.side_by_side(documents))[0])
     return path
 
 
@@ -229,7 +230,17 @@ def _plain(values: torch.Tensor) -> Any:
     return clean(nested)
 
 
-def _save_png(figure: Any, path: Path) -> None:
+def _render(figure: Any) -> tuple[bytes, Any]:
+    """The figure drawn once: PNG bytes and its RGB pixels (H, W, 3) uint8 for TensorBoard (whose
+    add_figure would lay the figure out and draw it a second time)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    figure.set_dpi(_DPI)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].copy()
     image = io.BytesIO()
-    figure.savefig(image, format="png", dpi=110)
-    atomic_write(path, image.getvalue())
+    imsave(image, pixels, format="png")
+    return image.getvalue(), pixels

@@ -32,19 +32,20 @@ def heatmap(document: dict[str, Any]) -> Figure:
 
 
 def side_by_side(documents: Sequence[dict[str, Any]]) -> Figure:
-    """Several runs' probes in columns (one per run), a row per target any of them probed."""
+    """Several runs' probes in columns (one per run, titled by it), a row per target any of them probed."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     names = list(dict.fromkeys(t["name"] for doc in documents for t in doc["targets"]))
     widths = [max(6.0, 0.26 * len(doc["positions"]) + 2.5) for doc in documents]
     heights = [0.34 * max(len(doc["layers"]) for doc in documents) + 1.5 for _ in names]
     figure = Figure(figsize=(sum(widths) + 1.2, sum(heights) + 1.3), layout="constrained")
-    grid = figure.add_gridspec(len(names), len(documents), width_ratios=widths, height_ratios=heights)
-    image = None
-    for column, document in enumerate(documents):
+    columns = figure.subfigures(1, len(documents), width_ratios=widths, squeeze=False)[0]
+    image, every_axes = None, []
+    for column, document in zip(columns, documents):
+        column.suptitle(run_title(document) + "\n" + _subtitle(document), fontsize=10)
         by_name = {t["name"]: t for t in document["targets"]}
-        for row, name in enumerate(names):
-            axes = figure.add_subplot(grid[row, column])
+        panels = column.subplots(len(names), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+        for row, (axes, name) in enumerate(zip(panels, names)):
             if name not in by_name:
                 axes.set_axis_off()
                 axes.text(
@@ -52,17 +53,12 @@ def side_by_side(documents: Sequence[dict[str, Any]]) -> Figure:
                 )
                 continue
             image = _panel(axes, document, by_name[name], bottom=row == len(names) - 1)
-        if len(documents) > 1:
-            figure.text(
-                (sum(widths[:column]) + widths[column] / 2) / sum(widths), 1.0, run_title(document),
-                ha="center", va="bottom", fontsize=10, fontweight="bold",
-            )  # fmt: skip
-    if len(documents) == 1:
-        figure.suptitle(run_title(documents[0]) + "\n" + _subtitle(documents[0]), fontsize=11)
-    else:
-        figure.suptitle("\n" + _subtitle(documents[0]), fontsize=10)
+            every_axes.append(axes)
     if image is not None:
-        figure.colorbar(image, ax=figure.axes, label="held-out accuracy or R² (mean over components)", shrink=0.8)
+        columns[-1].colorbar(
+            image, ax=[a for a in every_axes if a.get_figure() is columns[-1]] or every_axes, shrink=0.8,
+            label="held-out accuracy or R² (mean over components)",
+        )  # fmt: skip
     return figure
 
 
