@@ -119,9 +119,14 @@ def _range(where: str, args: str) -> list[str]:
     )
     if step == 0:
         raise ConfigError([f"{where}: the step of range() must not be 0"])
+    too_many = f"{where}: more than {MAX_POINTS:,} values; at most {MAX_POINTS:,} are launched at once"
+    try:
+        span = (stop - start) / step
+    except ArithmeticError:  # decimal's Overflow or InvalidOperation: bounds beyond its exponent range
+        raise ConfigError([too_many]) from None
+    if span > MAX_POINTS:
+        raise ConfigError([too_many])
     count = max(0, int(-((start - stop) // step)))  # ceil((stop - start) / step)
-    if count > MAX_POINTS:
-        raise ConfigError([f"{where}: {count:,} values; at most {MAX_POINTS:,} are launched at once"])
     integral = all("." not in part and "e" not in part.lower() for part in args.split(","))
     values = [start + i * step for i in range(count)]
     if not values:

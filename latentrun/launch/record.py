@@ -9,6 +9,8 @@ it could write down their ids.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -19,13 +21,14 @@ import yaml
 
 from latentrun.core.atomic import atomic_write
 from latentrun.core.text import printable
-from latentrun.runs import records
+from latentrun.runs import lock, records
 from latentrun.runs import rundir as runs
 
 LAUNCHES_DIR = "launches"
 RECORD_FILE = "sweep.yaml"
 # The launcher tells each run it starts which launch it belongs to, and where in it.
-ENV_LAUNCH, ENV_INDEX = "LATENTRUN_LAUNCH", "LATENTRUN_LAUNCH_INDEX"
+ENV_LAUNCH, ENV_INDEX, ENV_CLAIM = "LATENTRUN_LAUNCH", "LATENTRUN_LAUNCH_INDEX", "LATENTRUN_LAUNCH_CLAIM"
+JOBS_DIR, RUN_FILE = "jobs", "run"
 
 
 def new_launch_id() -> str:
@@ -105,15 +108,72 @@ def launch_runs(runs_dir: Path, launch_id: str) -> dict[int, Path]:
     return found
 
 
+def hold_launch(runs_dir: Path, launch_id: str) -> contextlib.AbstractContextManager[lock.RunLock]:
+    """Hold the launch for this launcher, released when it exits however it exits (a flock): a second
+    launcher of the same launch (`--resume --launch` while the first still runs) is refused with the
+    live one's pid and host, as a second trainer of a run is."""
+    folder = record_path(runs_dir, launch_id).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return lock.hold(folder)
+
+
+def job_folder(runs_dir: Path, launch_id: str, index: int) -> Path:
+    """Where the launch keeps what it knows of one point outside any run dir: who trains it (a claim
+    lock, held by the child for its whole life) and which run it became."""
+    return record_path(runs_dir, launch_id).parent / JOBS_DIR / str(index)
+
+
+def job_holder(runs_dir: Path, launch_id: str, index: int) -> dict[str, Any] | None:
+    """The claim record of the live process training point `index` (even one whose launcher was
+    killed), or None when none is."""
+    return lock.holder(job_folder(runs_dir, launch_id, index))
+
+
+def note_run(runs_dir: Path, launch_id: str, index: int, run_id: str) -> None:
+    """Remember which run point `index` became, as soon as the launcher sees it: the one place that
+    still knows it if the run's meta.json is damaged later."""
+    folder = job_folder(runs_dir, launch_id, index)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / RUN_FILE, run_id + "\n")
+
+
+def noted_run(runs_dir: Path, launch_id: str, index: int) -> str | None:
+    """The run id `note_run` kept for point `index`, if any."""
+    try:
+        text = (job_folder(runs_dir, launch_id, index) / RUN_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return None
+    return text if runs.is_plain_id(text) else None
+
+
 def from_environment() -> dict[str, Any] | None:
-    """The launch a run was started by (its id and index), as its launcher set the environment."""
+    """The launch a run was started by (its id and index), as its launcher set the environment.
+
+    A local launcher also names the point's claim folder: the run claims its point for as long as
+    it lives, so that the same point never trains twice at once, even when a killed launcher's child
+    and a resumed launcher's child start together (the second is refused with the first's pid)."""
     launch_id = os.environ.get(ENV_LAUNCH)
     if not launch_id:
         return None
     index = os.environ.get(ENV_INDEX, "")
+    claim = os.environ.get(ENV_CLAIM)
+    if claim and os.environ.get("RANK", "0") == "0":
+        _claim(Path(claim), launch_id, index)
     return {"launch": launch_id, "launch_index": int(index) if index.isdigit() else None}
 
 
-def environment(launch_id: str, index: int) -> dict[str, str]:
-    """The variables that tag a child run with its launch."""
-    return {ENV_LAUNCH: launch_id, ENV_INDEX: str(index)}
+def _claim(folder: Path, launch_id: str, index: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        held = lock.acquire(folder)
+    except lock.RunLockedError:
+        holder = lock.describe(lock.holder(folder))
+        raise runs.RunError(
+            f"launch {launch_id}, point {index}: already being trained by {holder}; a point is not trained twice"
+        ) from None
+    atexit.register(held.release)
+
+
+def environment(launch_id: str, index: int, claim: Path | None = None) -> dict[str, str]:
+    """The variables that tag a child run with its launch (and, locally, the folder it claims)."""
+    return {ENV_LAUNCH: launch_id, ENV_INDEX: str(index), **({ENV_CLAIM: str(claim)} if claim else {})}

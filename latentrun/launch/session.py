@@ -41,7 +41,7 @@ from latentrun.core.status import (
     INTERRUPTED,
     RUNNING,
 )
-from latentrun.launch import warmstart
+from latentrun.launch import grading, warmstart
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
 from latentrun.runs import checkpoint
@@ -251,7 +251,8 @@ def _train(
         if world.is_main:
             progress = dataclasses.asdict(trainer.state)
             graded = {"test": _test_record(test, trainer.state.step)} if test is not None else {}
-            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps, **graded)
+            # error=None: a session that ends cleanly clears what an earlier crashed one recorded.
+            _report_progress(run, progress, status=status, max_steps=trainer.settings.max_steps, error=None, **graded)
         trainer_state = trainer.state
         best = (
             f"best val/exact_match {trainer_state.best_exact_match:.4f} (step {trainer_state.best_step})"
@@ -358,7 +359,11 @@ def _fit(
         metric_logger.flush()
         begin()
         outcome = trainer.fit(stop_at)
-        return outcome, trainer.test_best() if outcome == FINISHED else None
+        if outcome != FINISHED:
+            return outcome, None
+        outcome = CRASHED  # until graded: a grading that fails ends the session as crashed
+        outcome, test = grading.grade(trainer)  # INTERRUPTED when stopped while grading
+        return outcome, test
     finally:
         _close_logger(metric_logger, trainer.state, outcome)
 

@@ -63,7 +63,7 @@ def run_jobs(
     parameters: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Submit one job per planned run, wait for them all, and return their Outcomes in plan order."""
-    from latentrun.launch.parallel import Outcome
+    from latentrun.launch.jobs import Outcome
 
     submitit = check_available()
     folder = runs_dir / record.LAUNCHES_DIR / launch_id / "submitit"

@@ -23,7 +23,13 @@ class TensorBoardLogger:
 
     def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
         _after_earlier_sessions(Path(run_dir))
+        self.run_dir = Path(run_dir)
+        self.earlier = set(self.run_dir.glob("events.out.tfevents.*"))
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
+        # The resume step itself is kept from the earlier sessions (the purge starts after it); the
+        # end-of-run tags (test/*, summary/*) they logged there must not be logged again.
+        self.resume_step = purge_step - 1 if purge_step else None
+        self._at_resume_step: set[str] | None = None
 
     def _events(self) -> Any:
         """The writer's event file; SummaryWriter drops it (None) once closed."""
@@ -33,7 +39,24 @@ class TensorBoardLogger:
         return events
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if step == self.resume_step and tag in self._logged_at_resume_step():
+            return
         self.writer.add_scalar(tag, value, step)
+
+    def _logged_at_resume_step(self) -> set[str]:
+        """The scalar tags earlier sessions logged at the resume step; read once, and only by a
+        session that logs there (one that grades a run stopped at its last step)."""
+        if self._at_resume_step is None:
+            from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+            self._at_resume_step = {
+                value.tag
+                for path in sorted(self.earlier)
+                for event in EventFileLoader(str(path)).Load()
+                if event.step == self.resume_step
+                for value in event.summary.value
+            }
+        return self._at_resume_step
 
     def add_text(self, tag: str, text: str, step: int = 0) -> None:
         self.writer.add_text(tag, text, step)

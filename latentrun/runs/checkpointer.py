@@ -110,6 +110,17 @@ class Checkpointer:
         path = self.folder / checkpoint.BEST_FILE
         return checkpoint.load(path) if path.is_file() else None
 
+    def restore_best(self, step: int) -> bool:
+        """Rewrite best.pt from step_<step>.pt (the same weights, saved at the best step) when
+        best.pt is lost or damaged; False when that checkpoint is gone or damaged too."""
+        try:
+            state = checkpoint.load(self.folder / checkpoint.step_file_name(step))
+        except CheckpointError:
+            return False
+        best = {"model": state["model"], "step": step, "metrics": {}, "config": state.get("config")}
+        checkpoint.save(self.folder / checkpoint.BEST_FILE, best)
+        return True
+
     def remove_temporaries(self) -> list[Path]:
         """Delete what writers killed mid-save left behind; only while holding the run's lock."""
         return checkpoint.remove_temporaries(self.folder)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import platform
@@ -68,15 +69,23 @@ def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
 
 def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
     """Merge `changes` into meta.json and write it back atomically."""
-    meta = read_meta(run_dir)
+    meta = _meta_to_update(run_dir)
     meta.update(changes)
     write_meta(run_dir, meta)
     return meta
 
 
+def _meta_to_update(run_dir: Path) -> dict[str, Any]:
+    """meta.json for a read-modify-write; a run directory that vanished (deleted while it trained) is
+    a runtime failure, FileNotFoundError, like any other write into it, not a user's mistake."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "the run directory is gone (deleted while the run trained?)", str(run_dir))
+    return read_meta(run_dir)
+
+
 def append_history(run_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
     """Add one start/resume/finish event to meta.json's history."""
-    meta = read_meta(run_dir)
+    meta = _meta_to_update(run_dir)
     meta.setdefault("history", []).append(event)
     write_meta(run_dir, meta)
     return meta

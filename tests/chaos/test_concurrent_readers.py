@@ -30,9 +30,9 @@ WRITER = textwrap.dedent(
 def test_best_pt_read_while_it_is_saved_again_is_always_whole(tmp_path, rng):
     path = tmp_path / checkpoint.BEST_FILE
     checkpoint.save(path, {"step": 0, "model": {"w": torch.zeros(1)}})
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(rng.randrange(1 << 30)), "150"])
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(rng.randrange(1 << 30)), "100"])
     loads, errors = 0, []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 600  # generous: a loaded machine fsyncs slowly
     while writer.poll() is None and time.monotonic() < deadline:
         try:
             state = checkpoint.load(path)
@@ -41,6 +41,6 @@ def test_best_pt_read_while_it_is_saved_again_is_always_whole(tmp_path, rng):
             continue
         loads += 1
         assert torch.all(state["model"]["w"] == float(state["step"]))
-    assert writer.wait(timeout=30) == 0
+    assert writer.wait(timeout=60) == 0
     assert loads > 50, loads  # the reader really raced the writer
     assert errors == [], f"{len(errors)} of {loads + len(errors)} loads failed, first: {errors[0]}"

@@ -47,6 +47,8 @@ def test_points_are_the_cartesian_product_last_axis_fastest():
         (["seed=range(a)"], "takes one to three numbers"),
         (["seed=range(5,1)"], "is empty"),
         (["seed=range(0,100000)"], "at most 10,000"),
+        (["seed=range(0,1e28)"], "at most 10,000"),  # issue 22 item 7: these two gave decimal tracebacks
+        (["seed=range(0,1e1000000)"], "at most 10,000"),
         (["model.d_model=[1,[2]],3"], "single YAML scalar"),  # a list inside a list
         (["train.max_steps"], "expected KEY=VALUE"),
     ],
