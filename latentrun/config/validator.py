@@ -21,6 +21,7 @@ from latentrun.models import rules as model_rules
 from latentrun.task import rules as task_rules
 from latentrun.train import rules as train_rules
 
+EXTENDS = "extends"  # compose.EXTENDS: the key that names a base file
 MISSING: Any = object()  # a key the config does not write, as opposed to one written as null
 
 # Rules that span keys, kept beside the components they check; torch-free, like this module.
@@ -53,7 +54,9 @@ def validate(raw: Any, origins: Origins) -> dict:
         msg = f"expected a mapping of sections, got {describe(raw)}"
         raise ConfigError([fmt(*where(origins, ()), (), msg)])
     found = _schema_problems(raw)
-    broken = {key[0] for key, _ in found if key}
+    if EXTENDS in raw:  # compose.read takes it out of every file; only --set can bring it back
+        found.append(((EXTENDS,), "names a base file, which an experiment file does; --set cannot"))
+    broken = {key[0] for key, _ in found if key} | {EXTENDS}  # a resolved config is whole: no base left to name
     sections = {name: fill(name, raw.get(name, MISSING)) for name in load_schema()["properties"] if name not in broken}
     for rule in CROSS_RULES:
         for candidates, msg in rule(sections):
