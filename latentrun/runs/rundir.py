@@ -78,9 +78,16 @@ def update_meta(run_dir: Path, **changes: Any) -> dict[str, Any]:
 def _meta_to_update(run_dir: Path) -> dict[str, Any]:
     """meta.json for a read-modify-write; a run directory that vanished (deleted while it trained) is
     a runtime failure, FileNotFoundError, like any other write into it, not a user's mistake."""
+    gone = FileNotFoundError(errno.ENOENT, "the run directory is gone (deleted while the run trained?)", str(run_dir))
     if not run_dir.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "the run directory is gone (deleted while the run trained?)", str(run_dir))
-    return read_meta(run_dir)
+        raise gone
+    try:
+        return read_meta(run_dir)
+    except RunError:
+        # A deletion in progress removes meta.json before the folder: the same vanishing run.
+        if not (run_dir / META_FILE).exists():
+            raise gone from None
+        raise
 
 
 def append_history(run_dir: Path, event: dict[str, Any]) -> dict[str, Any]:
