@@ -43,12 +43,18 @@ def record_path(runs_dir: Path, launch_id: str) -> Path:
     return runs_dir / LAUNCHES_DIR / launch_id / RECORD_FILE
 
 
+RECORD_FORMAT = 2  # records of format 1 (no `format` key) predate recorded_jobs
+
+
 def write_record(runs_dir: Path, launch_id: str, record: dict[str, Any]) -> Path:
     """Write (or rewrite) the launch's sweep.yaml atomically; `recorded_jobs` goes last, so that a
     copy cut short anywhere is recognised (read_record)."""
     path = record_path(runs_dir, launch_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {key: value for key, value in record.items() if key != "recorded_jobs"}
+    # `format` opens the file and `recorded_jobs` closes it: a copy that has the first and not the
+    # last was cut, wherever the cut fell (inside the last job's text included).
+    document = {"format": RECORD_FORMAT}
+    document.update((key, value) for key, value in record.items() if key not in ("format", "recorded_jobs"))
     document["recorded_jobs"] = len(record["jobs"])
     atomic_write(path, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return path
@@ -75,6 +81,8 @@ def read_record(runs_dir: Path, launch_id: str) -> dict[str, Any]:
         raise runs.RunError(
             f"{path}: damaged launch record: jobs are numbered {_short(indexes)}, not 0 to {len(indexes) - 1}"
         )
+    if record.get("format", 1) >= RECORD_FORMAT and "recorded_jobs" not in record:
+        raise runs.RunError(f"{path}: damaged launch record: it ends before recorded_jobs (cut short?)")
     expected = record.get("recorded_jobs", _points(record))
     if len(indexes) != expected:
         raise runs.RunError(

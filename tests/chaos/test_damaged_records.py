@@ -68,7 +68,12 @@ def rewrite(path, change):
         (lambda p: rewrite(p, lambda d: d["jobs"][1].pop("index")), "jobs.1"),
         (lambda p: rewrite(p, lambda d: d["jobs"][2].update(overrides="seed=3")), "jobs.2.overrides"),
         (lambda p: rewrite(p, lambda d: d.update(jobs=d["jobs"][:1])), "1 jobs where 4"),
-        (lambda p: rewrite(p, lambda d: (d.pop("recorded_jobs"), d.update(jobs=d["jobs"][:1]))), "1 jobs where 4"),
+        (lambda p: rewrite(p, lambda d: d.pop("recorded_jobs")), "ends before recorded_jobs"),
+        # A record from before `format` and recorded_jobs: its job count is recomputed from its points.
+        (
+            lambda p: rewrite(p, lambda d: (d.pop("format"), d.pop("recorded_jobs"), d.update(jobs=d["jobs"][:1]))),
+            "1 jobs where 4",
+        ),
         (lambda p: rewrite(p, lambda d: d["jobs"][3].update(index=7)), "numbered"),
     ],
 )
@@ -89,6 +94,18 @@ def test_a_sweep_yaml_cut_at_any_byte_is_refused_never_read_short(launch, rng):
         with pytest.raises(RunError, match="sweep.yaml: damaged") as refused:
             print(f"read as {record.read_record(runs_dir, 'L1')} after a cut at byte {cut}")
         assert "\n" not in str(refused.value)
+
+
+def test_every_cut_of_a_sweep_yaml_is_refused(launch):
+    """Exhaustive beside the sampled test above: a cut inside the last job's text (an override cut to
+    'see' leaves valid YAML with the right job count) was read as a whole record."""
+    runs_dir, path = launch
+    whole = path.read_bytes()
+    assert whole.startswith(b"format: 2\n") and whole.rstrip().endswith(b"recorded_jobs: 4")
+    for cut in range(1, len(whole) - 1):
+        path.write_bytes(whole[:cut])
+        with pytest.raises(RunError, match="sweep.yaml: damaged"):
+            record.read_record(runs_dir, "L1")
 
 
 @pytest.fixture(scope="module")
