@@ -109,8 +109,8 @@ def runs(
     (any of them), `columns` adds config keys. `frame=True` returns a pandas DataFrame instead, with
     the config columns by their dotted key (pandas is needed only then)."""
     wanted = {key: list(value) if isinstance(value, (list, tuple)) else [value] for key, value in (where or {}).items()}
-    for key in [*wanted, *columns]:
-        listing.check_columns([key])
+    listing.check_columns([*wanted, *columns])
+    listing.check_status(status)
     selection = listing.Selection(experiment=experiment, status=status, launch=launch, where=wanted)
     rows = listing.list_runs(Path(runs_dir), sort, limit, selection, list(columns))
     if not frame:
