@@ -4,7 +4,7 @@
     import latentrun
     run = latentrun.load("latest", runs_dir="runs")
     run.predict("37*45"), run.predict(["12*34", (7, 8)])   # 1665, [408, 56]
-    run.evaluate(split="test")["exact_match"]
+    run.evaluate(split="test")["exact_match"], run.evaluate(file="problems.txt")["exact_match"]
     latentrun.runs(experiment="smoke", columns=["optimizer.lr"])   # rows; frame=True for pandas
 
 Everything here goes through the same code as the commands (`predict`, `eval`, `list`), so a figure
@@ -62,11 +62,14 @@ class Run:
         products = inference.predict(self.task, self.model, texts)
         return products[0] if single else products
 
-    def evaluate(self, split: str = "test") -> dict[str, float | int]:
-        """The best checkpoint graded on a held-out split (`test`, the figure of record, or `val`),
-        as `eval RUN --split` grades it: exact_match, digit_accuracy, loss, step, pairs."""
+    def evaluate(self, split: str = "test", file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The best checkpoint graded as `eval` grades it: on a held-out split (`test`, the figure of
+        record, or `val`): exact_match, digit_accuracy, loss, step, pairs; or, given `file`, on that
+        file's problems (ICoT format or `a*b` lines): the same figures, problems, file and sha256."""
         from latentrun.runs import inference
 
+        if file is not None:
+            return inference.evaluate_file(self.path, Path(file))
         return inference.evaluate_split(self.path, split)
 
 
@@ -106,8 +109,8 @@ def runs(
     (any of them), `columns` adds config keys. `frame=True` returns a pandas DataFrame instead, with
     the config columns by their dotted key (pandas is needed only then)."""
     wanted = {key: list(value) if isinstance(value, (list, tuple)) else [value] for key, value in (where or {}).items()}
-    for key in [*wanted, *columns]:
-        listing.check_columns([key])
+    listing.check_columns([*wanted, *columns])
+    listing.check_status(status)
     selection = listing.Selection(experiment=experiment, status=status, launch=launch, where=wanted)
     rows = listing.list_runs(Path(runs_dir), sort, limit, selection, list(columns))
     if not frame:

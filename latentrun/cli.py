@@ -189,7 +189,7 @@ def _add_list_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
             metavar="KEY,KEY",
             help="add these config keys as columns, e.g. optimizer.lr,model.num_latent",
         ),
-        _complete_keys,
+        _complete_columns,
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -308,7 +308,12 @@ def _add_probe_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
 
 
 def _add_help_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.add_argument("topic", nargs="?", choices=[c for c in COMMANDS if c != "help"], metavar="COMMAND")
+    topics = [c for c in COMMANDS if c != "help"]
+    # No argparse choices: a mistyped command gets a did-you-mean from the help command instead.
+    _complete_with(
+        parser.add_argument("topic", nargs="?", metavar="COMMAND", help=f"one of {', '.join(topics)}"),
+        lambda prefix, **_: [c for c in topics if c.startswith(prefix)],
+    )
 
 
 def _add_set(parser: argparse.ArgumentParser, prog: str, sweeps: bool) -> None:
@@ -382,18 +387,27 @@ def _complete_with(action: argparse.Action, completer: Callable[..., list[str]])
 
 
 def _complete_runs(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    """Run ids under --runs-dir, for shell completion."""
+    """`latest` and the run ids under --runs-dir, for shell completion."""
     from latentrun.runs import rundir
 
     runs_dir = getattr(parsed_args, "runs_dir", None) or Path("runs")
-    return [path.name for path in rundir.run_dirs(runs_dir) if path.name.startswith(prefix)]
+    ids = [rundir.LATEST, *(path.name for path in rundir.run_dirs(runs_dir))]
+    return [run for run in ids if run.startswith(prefix)]
 
 
 def _complete_keys(prefix: str, **_: Any) -> list[str]:
-    """`KEY=` for every config key, for shell completion of --set, --where and --columns."""
+    """`KEY=` for every config key, for shell completion of --set and --where."""
     from latentrun.core import keys
 
     return [f"{key.key}=" for key in keys.schema_keys() if key.key.startswith(prefix)]
+
+
+def _complete_columns(prefix: str, **_: Any) -> list[str]:
+    """Config keys for `--columns KEY,KEY`: the key after the last comma, with no `=`."""
+    from latentrun.core import keys
+
+    given, comma, last = prefix.rpartition(",")
+    return [f"{given}{comma}{key.key}" for key in keys.schema_keys() if key.key.startswith(last)]
 
 
 def _with_command(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
@@ -423,7 +437,26 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
         import argcomplete
     except ImportError:
         return
+    _imply_train_for_completion(os.environ)
     argcomplete.autocomplete(parser)
+
+
+def _imply_train_for_completion(environ: Any) -> None:
+    """Complete `PROG experiments/smo` and `PROG --resume l` as the train command they are: argcomplete
+    reads the line from COMP_LINE, so `train` is written into it where the first word is no command
+    (a path, or a flag other than --help/--version), as `_with_command` does for a real run."""
+    line, point = environ.get("COMP_LINE", ""), int(environ.get("COMP_POINT", 0))
+    words = line[:point].split(" ")
+    if len(words) < 2:  # still typing the program's name
+        return
+    first = words[1]
+    if any(command.startswith(first) for command in COMMANDS) and not first.startswith("-") and first:
+        return
+    if not first or first in _GLOBAL_FLAGS or (first.startswith("-") and len(words) == 2):
+        return  # `PROG <TAB>` offers the commands; `PROG --<TAB>` the global flags
+    at = len(words[0]) + 1
+    environ["COMP_LINE"] = line[:at] + "train " + line[at:]
+    environ["COMP_POINT"] = str(point + len("train "))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

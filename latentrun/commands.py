@@ -244,7 +244,16 @@ def _keys(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
 
 
 def _help(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
-    (subparser(parser, options.topic) if options.topic else parser).print_help()
+    if options.topic is None:
+        parser.print_help()
+        return EXIT_OK
+    topics = [name for name in _subparsers(parser).choices if name != "help"]
+    if options.topic not in topics:
+        from latentrun.config.errors import did_you_mean
+
+        hint = did_you_mean(options.topic, topics) or f"; one of {', '.join(topics)}"
+        subparser(parser, "help").error(f"unknown command {options.topic!r}{hint}")
+    subparser(parser, options.topic).print_help()
     return EXIT_OK
 
 
@@ -262,6 +271,7 @@ def _list(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
         info = listing.details(runs.resolve_run_dir(options.id, options.runs_dir))
         print(listing.to_json(info) if options.json else listing.format_details(info))
         return EXIT_OK
+    listing.check_status(options.status)
     selection = listing.Selection(
         experiment=options.experiment,
         status=options.status,
@@ -437,7 +447,11 @@ def _runs_then_problems(items: list[str], runs_dir: Path) -> tuple[list[Path], l
 
 def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     """The parser of one command."""
+    return _subparsers(parser).choices[command]
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     for action in parser._actions:  # noqa: SLF001  (argparse keeps its subparsers only there)
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[command]
-    raise AssertionError(command)
+            return action
+    raise AssertionError("no commands")

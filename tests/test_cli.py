@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -151,25 +152,45 @@ def test_no_arguments_is_a_usage_error_naming_the_commands(capsys):
     assert "give an experiment file" in err and "validate" in err
 
 
-@pytest.mark.skipif(
+needs_argcomplete = pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import argcomplete"], capture_output=True).returncode != 0,
     reason="argcomplete is not installed (pip install -e '.[completion]')",
 )
+
+
+def complete(line: str, cwd: Path) -> list[str]:
+    """argcomplete's protocol: the shell passes the line in COMP_LINE and reads the words on fd 8
+    (here a file); a word it alone matches ends in a space, stripped here."""
+    out = Path(tempfile.mkdtemp()) / "words"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_IFS": "\n",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+    }
+    subprocess.run([sys.executable, str(ROOT / "run.py")], cwd=cwd, env=env, capture_output=True, timeout=60)
+    return [word.rstrip(" ") for word in out.read_text().split("\n")]
+
+
+@needs_argcomplete
 def test_shell_completion_offers_commands_and_set_keys(tmp_path):
-    """argcomplete's protocol: the shell passes the line in COMP_LINE and reads the words on fd 8."""
+    assert {"validate", "keys", "list"} <= set(complete("run.py ", ROOT))
+    assert "optimizer.lr=" in complete(f"run.py train {SMOKE} --set optimizer.", ROOT)
 
-    def complete(line: str) -> list[str]:
-        out = tmp_path / "words"
-        env = {
-            **os.environ,
-            "_ARGCOMPLETE": "1",
-            "_ARGCOMPLETE_IFS": "\n",
-            "COMP_LINE": line,
-            "COMP_POINT": str(len(line)),
-            "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
-        }
-        subprocess.run([sys.executable, str(ROOT / "run.py")], cwd=ROOT, env=env, capture_output=True, timeout=60)
-        return out.read_text().split("\n")
 
-    assert {"validate", "keys", "list"} <= set(complete("run.py "))
-    assert "optimizer.lr=" in complete(f"run.py train {SMOKE} --set optimizer.")
+@needs_argcomplete
+def test_shell_completion_of_the_readmes_main_form(tmp_path):
+    """Issue 21: files after the implied train, `latest` and run ids after --resume, and plain keys
+    (no `=`) after --columns."""
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "smoke.yaml").write_text("seed: 1\n")
+    (tmp_path / "runs" / "lucky-1").mkdir(parents=True)
+    (tmp_path / "runs" / "lucky-1" / "config.yaml").write_text("seed: 1\n")  # what makes a folder a run
+    assert "experiments/smoke.yaml" in complete("run.py experiments/smo", tmp_path)
+    assert set(complete("run.py --resume l", tmp_path)) == {"latest", "lucky-1"}
+    assert complete("run.py list --columns optimizer.l", tmp_path) == ["optimizer.lr"]
+    assert "model.d_model,optimizer.lr" in complete("run.py list --columns model.d_model,optimizer.l", tmp_path)
+    assert {"validate", "keys", "list"} <= set(complete("run.py ", tmp_path))  # the commands, as before

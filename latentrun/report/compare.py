@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -276,8 +278,26 @@ def to_csv(document: dict[str, Any]) -> str:
     writer.writerow([*_CSV_FIELDS, *figures])
     for run in runs_:
         row = {**run, "group": group_of.get(run["id"])}
-        writer.writerow(["" if row.get(key) is None else row[key] for key in (*_CSV_FIELDS, *figures)])
+        writer.writerow([_csv_value(row.get(key)) for key in (*_CSV_FIELDS, *figures)])
     return out.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    """A figure as the CSV writes it: a float that is a float32 (the metrics torch computed) by the
+    shortest decimals that read back as that float32 (0.015, not 0.014999999664723873), any other
+    float by Python's shortest repr."""
+    if value is None:
+        return ""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    single = struct.unpack("f", struct.pack("f", value))[0] if abs(value) < 3.4e38 else None
+    if single != value:
+        return repr(value)
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+            return text
+    return repr(value)
 
 
 def format_table(groups: Sequence[dict[str, Any]], metric_list: Sequence[_Metric]) -> str:

@@ -19,7 +19,9 @@ from typing import Any
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError
+from latentrun.config.errors import did_you_mean
 from latentrun.core import status
+from latentrun.runs import checkpoint_names as checkpoint
 from latentrun.runs import lock
 from latentrun.runs import rundir as runs
 
@@ -113,6 +115,16 @@ def parse_where(texts: list[str]) -> dict[str, list[Any]]:
     return where
 
 
+STATUSES = (*status.LIVE, status.FINISHED, status.STOPPED, status.INTERRUPTED, status.CRASHED, "unreadable", "unknown")
+
+
+def check_status(wanted: str | None) -> None:
+    """ConfigError for a `--status` no run can have, naming the ones there are."""
+    if wanted is not None and wanted not in STATUSES:
+        hint = did_you_mean(wanted, STATUSES)
+        raise ConfigError([f"--status {wanted}: unknown status{hint}; one of {', '.join(STATUSES)}"])
+
+
 def check_columns(columns: list[str]) -> None:
     """ConfigError for a `--columns` key the schema does not know."""
     for key in columns:
@@ -180,8 +192,6 @@ def list_runs(
 def details(run_dir: Path) -> dict[str, Any]:
     """Everything `list --id` shows: the summary, the command and code, the config's differences from
     its experiment file, the start/resume history, and the checkpoints on disk."""
-    from latentrun.runs import checkpoint  # torch: only for one run's details
-
     row = summarize(run_dir)
     meta = runs.read_meta(run_dir)
     folder = run_dir / runs.CHECKPOINT_DIR
@@ -269,12 +279,12 @@ def to_csv(rows: list[dict[str, Any]], config_columns: list[str] | None = None) 
     """`list --csv`: a header and one row per run, full-precision numbers, config columns by their key."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*_CSV_FIELDS, *(config_columns or [])])
+    extra = [key for key in dict.fromkeys(config_columns or []) if key not in _CSV_FIELDS]  # seed is a field already
+    writer.writerow([*_CSV_FIELDS, *extra])
     for row in rows:
         config = row.get("config") or {}
         writer.writerow(
-            [_csv_value(row.get(name)) for name in _CSV_FIELDS]
-            + [_csv_value(config.get(key)) for key in config_columns or []]
+            [_csv_value(row.get(name)) for name in _CSV_FIELDS] + [_csv_value(config.get(key)) for key in extra]
         )
     return out.getvalue()
 

@@ -19,18 +19,16 @@ import torch
 
 from latentrun.core.atomic import atomic_write
 from latentrun.runs import manifest
+from latentrun.runs.checkpoint_names import (  # noqa: F401  (re-exported: callers name them checkpoint.X)
+    BEST_FILE,
+    EMERGENCY_FILE,
+    STEP_FILE,
+    step_checkpoints,
+    step_file_name,
+)
 from latentrun.train.checkpointing import CheckpointError  # noqa: F401  (raised here, caught by callers as checkpoint.CheckpointError)
 
-STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
-# Written when a step is skipped for an exploding loss; a separate series, so that pruning regular
-# checkpoints never deletes the evidence and a resume never mistakes one for the newest good state.
-EMERGENCY_FILE = re.compile(r"^emergency_(\d{8})\.pt$")
-BEST_FILE = "best.pt"
 _READ_ATTEMPTS = 5  # each needs a save to land during the read before it; five in a row is a broken writer
-
-
-def step_file_name(step: int) -> str:
-    return f"step_{step:08d}.pt"
 
 
 def emergency_file_name(step: int) -> str:
@@ -87,14 +85,6 @@ def _read_verified(path: Path) -> bytes:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else "no message"
-
-
-def step_checkpoints(folder: Path, pattern: re.Pattern = STEP_FILE) -> list[tuple[int, Path]]:
-    """(step, path) of every `step_*.pt` (or other `pattern` series) in `folder`, oldest first."""
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), folder / m.group(0)) for m in map(pattern.match, os.listdir(folder)) if m]
-    return sorted(found)
 
 
 def remove_temporaries(folder: Path) -> list[Path]:

@@ -50,6 +50,18 @@ def test_evaluate_gives_the_test_figures_recorded_when_the_run_finished(trained_
     assert graded["pairs"] == 200  # smoke.yaml's test_size
 
 
+def test_evaluate_on_a_file_gives_what_eval_file_writes(trained_run, tmp_path, capsys):
+    problems = tmp_path / "mine.txt"
+    problems.write_text("12*34\n7 * 8 = 56\n3 2 * 4||chain #### 2 9\n")  # plain, plain with product, ICoT (23*4)
+    assert run_cli("eval", trained_run, "--file", problems) == 0
+    written = json.loads((trained_run / "eval" / "file-mine.json").read_text())
+    graded = latentrun.load(trained_run).evaluate(file=str(problems))
+    assert graded["problems"] == 3
+    assert {key: graded[key] for key in ("exact_match", "digit_accuracy", "sha256")} == {
+        key: written[key] for key in ("exact_match", "digit_accuracy", "sha256")
+    }
+
+
 def test_runs_filters_and_adds_columns_as_list_does(trained_run):
     runs_dir = trained_run.parent
     (row,) = latentrun.runs(runs_dir, columns=["optimizer.lr"], where={"train.max_steps": 20})
