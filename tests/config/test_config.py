@@ -31,6 +31,9 @@ scheduler: {name: constant, warmup_steps: 10}
 train: {max_steps: 100, device: cpu}
 """
 
+# The schema's top level in order, less `extends`: a composition directive resolved away before validation.
+SECTIONS = [key for key in config.load_schema()["properties"] if key != "extends"]
+
 
 def write(tmp_path: Path, text: str | bytes, name: str = "exp.yaml") -> Path:
     path = tmp_path / name
@@ -65,7 +68,7 @@ def problems_in(tmp_path: Path, text: str | bytes, overrides: tuple[str, ...] = 
 def test_schema_is_valid_draft_2020_12_and_its_defaults_resolve():
     jsonschema.Draft202012Validator.check_schema(config.load_schema())
     resolved = config.resolve({})
-    assert list(resolved) == list(config.load_schema()["properties"])
+    assert list(resolved) == SECTIONS
     assert resolved["experiment"] is None  # no file, so no stem to fall back on
 
 
@@ -554,7 +557,7 @@ def test_dump_round_trips_defaults_and_keeps_schema_order(tmp_path):
     shuffled = dict(reversed(list(cfg.items())))
     text = config.dump(shuffled)
     sections = [line.split(":")[0] for line in text.splitlines()[1:] if not line.startswith(" ")]
-    assert sections == list(config.load_schema()["properties"])
+    assert sections == SECTIONS
     assert config.load(write(tmp_path, text, "defaults2.yaml")) == {**cfg, "experiment": "defaults"}
 
 
