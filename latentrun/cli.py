@@ -13,6 +13,7 @@ import argparse
 import difflib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -459,9 +460,20 @@ def _imply_train_for_completion(environ: Any) -> None:
     environ["COMP_POINT"] = str(point + len("train "))
 
 
+def _thread_error(args: threading.ExceptHookArgs) -> None:
+    """A background thread's OSError (TensorBoard's event writer when the run dir vanished or the
+    disk filled) is one line: the main thread meets the same fault and ends with its own status."""
+    if isinstance(args.exc_value, OSError):
+        name = args.thread.name if args.thread is not None else "a background thread"
+        print(f"error: {name}: {args.exc_value}", file=sys.stderr)
+        return
+    threading.__excepthook__(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python run.py` and the `latentrun` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    threading.excepthook = _thread_error
     try:
         parser = build_parser()
         _autocomplete(parser)

@@ -180,6 +180,18 @@ def _claim(folder: Path, launch_id: str, index: str) -> None:
             f"launch {launch_id}, point {index}: already being trained by {holder}; a point is not trained twice"
         ) from None
     atexit.register(held.release)
+    # The claim is taken by the child, after its imports: under load a killed launcher's child can
+    # arrive after a resumed launcher's child has trained the same point and let go of it. Whoever
+    # holds the claim therefore looks first for a run the point already became.
+    runs_dir = folder.parents[3]  # RUNS/launches/ID/jobs/INDEX
+    existing = launch_runs(runs_dir, launch_id).get(int(index)) if index.isdigit() else None
+    noted = noted_run(runs_dir, launch_id, int(index)) if index.isdigit() else None
+    if existing is not None or noted is not None:
+        held.release()
+        trained = existing.name if existing is not None else noted
+        raise runs.RunError(
+            f"launch {launch_id}, point {index}: already trained as {trained}; a point is not trained twice"
+        )
 
 
 def environment(launch_id: str, index: int, claim: Path | None = None) -> dict[str, str]:
