@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from latentrun.core.keys import SCHEMA_PATH
 from latentrun.core.text import printable
 from latentrun.runs.rundir import RunError
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = SCHEMA_PATH.parent  # inside the package: an installed wheel carries its schemas
 META_SCHEMA, SWEEP_SCHEMA = "meta.schema.json", "sweep.schema.json"
 
 
