@@ -6,6 +6,7 @@ import torch
 
 from latentrun import config
 from latentrun.config import ConfigError
+from latentrun.core.registry import DATASETS
 from latentrun.task.multiplication import MultiplicationTask
 
 # Every fifth pair of 1-digit operands, written by hand the way a user would: 20 of the 100 pairs.
@@ -13,23 +14,12 @@ EXCLUDED = {(a, b) for a in range(10) for b in range(10) if (a * 10 + b) % 5 == 
 
 
 def task(tmp_path, **overrides) -> MultiplicationTask:
+    """1-digit operands, the schema's defaults for the rest, excluding the pairs above."""
     path = tmp_path / "theirs.txt"
     path.write_text("".join(f"{a}*{b} = {a * b}\n" for a, b in sorted(EXCLUDED)))
-    params = dict(
-        min_digits=1,
-        max_digits=1,
-        operand_width=None,
-        product_width=None,
-        lsb_first=True,
-        zero_pad=True,
-        sampling="value",
-        holdout_fraction=0.2,
-        val_size=5,
-        test_size=5,
-        exclude=[str(path)],
-        seed=0,
-    )
-    return MultiplicationTask(**{**params, **overrides})
+    section = {"name": "multiplication", "max_digits": 1, "holdout_fraction": 0.2, "val_size": 5, "test_size": 5}
+    resolved = config.resolve({"dataset": {**section, "exclude": [str(path)], **overrides}})["dataset"]
+    return DATASETS.build(resolved, seed=0)
 
 
 def pairs(a: torch.Tensor, b: torch.Tensor) -> set[tuple[int, int]]:
