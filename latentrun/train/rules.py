@@ -13,37 +13,13 @@ from latentrun.models.rules import CHAIN_MODELS
 def cross_problems(sections: Sections) -> list[CrossProblem]:
     """Step supervision has latents to supervise; a curriculum has a written chain to move along;
     teacher forcing's schedule does not run backwards."""
-    found = []
     model, loss, train = sections.get("model"), sections.get("loss"), sections.get("train")
-    curriculum = sections.get("curriculum")
+    curriculum, dataset = sections.get("curriculum"), sections.get("dataset")
+    found = []
     if model is not None and loss is not None:
-        if loss.get("latent_supervision_weight", 0) > 0 and model.get("num_latent", 0) < 1:
-            found.append(
-                CrossProblem(
-                    [("loss", "latent_supervision_weight"), ("model", "num_latent"), ("model", "name")],
-                    f"step supervision needs latent tokens: a latent_transformer with num_latent >= 1 "
-                    f"(model is {model['name']}{', num_latent 0' if 'num_latent' in model else ''})",
-                )
-            )
+        found += _loss_problems(model, loss)
     if model is not None and curriculum is not None:
-        if curriculum["name"] != "none" and model["name"] not in CHAIN_MODELS:
-            found.append(
-                CrossProblem(
-                    [("curriculum", "name"), ("model", "name")],
-                    f"curriculum {curriculum['name']} moves along a written chain: it needs model "
-                    f"{' or '.join(CHAIN_MODELS)} (model is {model['name']})",
-                )
-            )
-    if model is not None and loss is not None and loss.get("column_sum_weight", 0) > 0:
-        if model["name"] in CHAIN_MODELS:
-            found.append(
-                CrossProblem(
-                    [("loss", "column_sum_weight"), ("model", "name")],
-                    f"the column-sum loss reads the answer positions of a model that writes nothing else: "
-                    f"simple_transformer or latent_transformer (model is {model['name']})",
-                )
-            )
-    dataset = sections.get("dataset")
+        found += _curriculum_problems(model, curriculum)
     if loss is not None and dataset is not None and loss.get("column_sum_weight", 0) > 0 and not dataset["lsb_first"]:
         found.append(
             CrossProblem(
@@ -51,27 +27,66 @@ def cross_problems(sections: Sections) -> list[CrossProblem]:
                 "the column-sum loss needs the product written least significant digit first (dataset.lsb_first: true)",
             )
         )
-    if model is not None and curriculum is not None and curriculum.get("removal_smoothing") is not None:
-        if model.get("position") == "abacus":
-            found.append(
-                CrossProblem(
-                    [("curriculum", "removal_smoothing"), ("model", "position")],
-                    "removal smoothing gives each example its own removal, which Abacus place ids "
-                    "(one layout per batch) cannot follow; use position: learned or removal_smoothing: null",
-                )
-            )
     if train is not None:
-        for schedule in ("teacher_forcing", "latent_forcing"):
-            tf = train[schedule]
-            if tf["end_step"] < tf["start_step"]:
-                found.append(
-                    CrossProblem(
-                        [("train", schedule, "end_step"), ("train", schedule, "start_step"), ("train", schedule)],
-                        f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
-                    )
-                )
+        found += _schedule_problems(train)
         if model is not None and loss is not None:
             found += _latent_forcing_problems(model, loss, train)
+    return found
+
+
+def _loss_problems(model: Mapping[str, Any], loss: Mapping[str, Any]) -> list[CrossProblem]:
+    found = []
+    if loss.get("latent_supervision_weight", 0) > 0 and model.get("num_latent", 0) < 1:
+        found.append(
+            CrossProblem(
+                [("loss", "latent_supervision_weight"), ("model", "num_latent"), ("model", "name")],
+                f"step supervision needs latent tokens: a latent_transformer with num_latent >= 1 "
+                f"(model is {model['name']}{', num_latent 0' if 'num_latent' in model else ''})",
+            )
+        )
+    if loss.get("column_sum_weight", 0) > 0 and model["name"] in CHAIN_MODELS:
+        found.append(
+            CrossProblem(
+                [("loss", "column_sum_weight"), ("model", "name")],
+                f"the column-sum loss reads the answer positions of a model that writes nothing else: "
+                f"simple_transformer or latent_transformer (model is {model['name']})",
+            )
+        )
+    return found
+
+
+def _curriculum_problems(model: Mapping[str, Any], curriculum: Mapping[str, Any]) -> list[CrossProblem]:
+    found = []
+    if curriculum["name"] != "none" and model["name"] not in CHAIN_MODELS:
+        found.append(
+            CrossProblem(
+                [("curriculum", "name"), ("model", "name")],
+                f"curriculum {curriculum['name']} moves along a written chain: it needs model "
+                f"{' or '.join(CHAIN_MODELS)} (model is {model['name']})",
+            )
+        )
+    if curriculum.get("removal_smoothing") is not None and model.get("position") == "abacus":
+        found.append(
+            CrossProblem(
+                [("curriculum", "removal_smoothing"), ("model", "position")],
+                "removal smoothing gives each example its own removal, which Abacus place ids "
+                "(one layout per batch) cannot follow; use position: learned or removal_smoothing: null",
+            )
+        )
+    return found
+
+
+def _schedule_problems(train: Mapping[str, Any]) -> list[CrossProblem]:
+    found = []
+    for schedule in ("teacher_forcing", "latent_forcing"):
+        tf = train[schedule]
+        if tf["end_step"] < tf["start_step"]:
+            found.append(
+                CrossProblem(
+                    [("train", schedule, "end_step"), ("train", schedule, "start_step"), ("train", schedule)],
+                    f"end_step ({tf['end_step']}) must be >= start_step ({tf['start_step']})",
+                )
+            )
     return found
 
 
