@@ -1,5 +1,5 @@
-"""`ConfigError` and the wording every config problem shares: where it is (`FILE:LINE: KEY:`) and
-how a received value is shown, so the reader, the validator and `--set` speak alike."""
+"""The wording every config problem shares: where it is (`FILE:LINE: KEY:`) and how a received
+value is shown, so the reader, the validator and `--set` speak alike (ConfigError lives in core.errors)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from latentrun.core.errors import ConfigError as ConfigError  # defined there, still importable from here
+
 Key = tuple[Any, ...]  # path of keys (and list indices) from the top of the document
 Origins = dict[Key, tuple[str, "int | None"]]  # where a value was written: (file or '--set ...', line)
-
-
-class ConfigError(Exception):
-    """One or more problems with a config, caught once by the CLI and shown without a traceback.
-
-    `.problems` holds one line per problem, 'FILE:LINE: KEY: problem' (or 'FILE: KEY: problem' /
-    'FILE: problem' when no line is known); str(err) is the problems joined by newlines.
-    """
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        # One problem per line is what the CLI prints and tools grep, so no problem may span two.
-        self.problems = [p.replace("\r", "\\r").replace("\n", "\\n") for p in problems]
-        super().__init__(self.problems)
-
-    def __str__(self) -> str:
-        return "\n".join(self.problems)
 
 
 def fmt(source: str, line: int | None, key: Key, msg: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from latentrun.core.atomic import atomic_write, atomic_write_json
+from latentrun.core.errors import ProbeError as ProbeError  # defined there, still importable from here
 from latentrun.report import probe_plot
 from latentrun.report.probe_fit import HELD_OUT_FRACTION, SOLVER, TargetScores, fit_probes, split_problems
 from latentrun.report.probe_states import (
@@ -40,10 +41,6 @@ PROBE_JSON, PROBE_PNG, PROBE_TAG = "probe.json", "probe.png", "probe/heatmap"
 SPLITS = ("test", "val")
 MIN_PROBLEMS = 10
 _DPI = 110
-
-
-class ProbeError(ValueError):
-    """A probe request the run cannot answer: no checkpoint, an unknown target, a missing position class."""
 
 
 @dataclass(frozen=True)

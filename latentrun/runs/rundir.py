@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from latentrun.core.atomic import atomic_write_json
+from latentrun.core.errors import RunError as RunError  # defined there, still importable from here
 from latentrun.core.text import printable
 
 CONFIG_FILE = "config.yaml"
@@ -22,10 +23,6 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_FILE = "train.log"
 LOCK_FILE = "lock"  # written by the process that trains the run: JSON with its pid and host
 LATEST = "latest"  # what --resume (and any RUN argument) accepts for the newest run in the runs dir
-
-
-class RunError(Exception):
-    """A run directory that does not exist or is not a latentrun run."""
 
 
 def now() -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from latentrun.core.errors import ProblemError as ProblemError  # defined there, still importable from here
 from latentrun.core.registry import DATASETS
 from latentrun.core.text import printable
 from latentrun.task.problems import read_problems
@@ -30,10 +31,6 @@ _TRAIN_STREAM, _VAL_STREAM, _TEST_STREAM = 0, 1, 2
 # ASCII digits only: \d would also take '٣' or '３', which int() reads but nobody means.
 _PROBLEM = re.compile(r"[ \t]*([0-9]+)[ \t]*[*xX×][ \t]*([0-9]+)[ \t]*")
 _MAX_DRAWS = 10_000  # rejection rounds before concluding a split can't be filled
-
-
-class ProblemError(ValueError):
-    """A `predict` argument that is not a multiplication the task can encode."""
 
 
 @dataclass(frozen=True)

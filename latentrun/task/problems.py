@@ -21,15 +21,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from latentrun.core.errors import ProblemFileError as ProblemFileError  # defined there, still importable from here
+
 # ASCII digits only, as for `predict`: int() would read other scripts' digits too.
 _ICOT_NUMBER = r"[0-9](?: [0-9])*"
 _ICOT = re.compile(rf"\s*({_ICOT_NUMBER}) \* ({_ICOT_NUMBER})\s*\|\|.*?####\s*({_ICOT_NUMBER})\s*")
 _PLAIN = re.compile(r"\s*([0-9]+)\s*[*xX×]\s*([0-9]+)\s*(?:=\s*([0-9]+)\s*)?")
 _MAX_OPERAND_DIGITS = 9  # the task's operands are at most 9 digits (int64 products)
-
-
-class ProblemFileError(ValueError):
-    """A problem file that cannot be read: missing, not text, or a line in neither format."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from latentrun.core.errors import CheckpointError as CheckpointError  # defined there, still importable from here
+
 State = dict[str, Any]
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be written, read or applied."""
 
 
 class Checkpoints(Protocol):

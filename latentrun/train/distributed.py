@@ -23,6 +23,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from latentrun.core.errors import PeerError as PeerError  # defined there, still importable from here
+
 T = TypeVar("T")
 # Long enough for rank 0 to verify a few large checkpoints while the others wait at a broadcast;
 # short enough that a rank stuck on a dead peer gives up within minutes, not gloo's default 30.
@@ -50,10 +52,6 @@ class Context:
 
 
 _context = Context()
-
-
-class PeerError(RuntimeError):
-    """Rank 0 failed in a step every rank waited on; rank 0 has already reported why."""
 
 
 def init() -> Context:

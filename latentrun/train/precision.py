@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from latentrun.config import ConfigError
+from latentrun.core.errors import ConfigError
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -28,9 +28,7 @@ from typing import Any
 
 import torch
 
-
-class TrainingDiverged(Exception):
-    """Training kept exploding after every allowed rollback; a runtime failure, not a config mistake."""
+from latentrun.core.errors import TrainingDiverged as TrainingDiverged  # defined there, still importable from here
 
 
 @contextmanager
