@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from latentrun import config as config_module  # noqa: E402
 from latentrun.config.build import build_components, build_trainer  # noqa: E402
-from latentrun.runs.directory import RunDir  # noqa: E402
+from latentrun.runs.run_dir import RunDir  # noqa: E402
 from latentrun.train.loggers import MetricLogger  # noqa: E402
 from latentrun.train.trainer import Trainer  # noqa: E402
 

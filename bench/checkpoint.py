@@ -17,7 +17,7 @@ import _common as common
 import torch
 
 from latentrun.config.build import resolve_device
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 
 def measure(

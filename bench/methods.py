@@ -24,7 +24,7 @@ from latentrun.config.build import build_curriculum  # noqa: E402
 from latentrun.core.registry import LOSSES  # noqa: E402
 from latentrun.report.compare import _read_scalars  # noqa: E402
 from latentrun.report.grid import accuracy_grid  # noqa: E402
-from latentrun.runs.directory import RunDir  # noqa: E402
+from latentrun.runs.run_dir import RunDir  # noqa: E402
 from latentrun.train.metrics import evaluate  # noqa: E402
 
 TARGET = 0.99

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latentrun.report import listing
-from latentrun.runs import rundir as runs_module
+from latentrun.runs import run_files as runs_module
 
 if TYPE_CHECKING:  # torch is imported by `load`, not here: `runs()` stays as light as `list`
     from torch import nn
 
-    from latentrun.runs.directory import RunDir
+    from latentrun.runs.run_dir import RunDir
     from latentrun.task.multiplication import MultiplicationTask
 
 Problem = str | tuple[int, int]
@@ -84,7 +84,7 @@ def _text(problem: Problem) -> str:
 def load(run: str | os.PathLike[str] = "latest", runs_dir: str | os.PathLike[str] = "runs", device: str = "cpu") -> Run:
     """A run given as a path, an id under `runs_dir`, or `latest`, with the weights `predict` uses
     (best.pt, or the newest checkpoint before any evaluation) on `device`."""
-    from latentrun.runs.directory import RunDir
+    from latentrun.runs.run_dir import RunDir
 
     path = runs_module.resolve_run_dir(os.fspath(run), Path(runs_dir))
     run_dir = RunDir(path)

@@ -48,13 +48,13 @@ PROBE_POSITIONS = ("prompt", "latent", "chain", "answer")
 # raised, and importing it just to name its class would cost the light commands torch's start-up.
 _USAGE_ERRORS = (
     ("latentrun.config", "ConfigError"),
-    ("latentrun.runs.rundir", "RunError"),
+    ("latentrun.runs.run_files", "RunError"),
     ("latentrun.task.multiplication", "ProblemError"),
     ("latentrun.task.problems", "ProblemFileError"),
     ("latentrun.report.probe", "ProbeError"),
 )
 _RUNTIME_ERRORS = (
-    ("latentrun.train.checkpointing", "CheckpointError"),
+    ("latentrun.train.checkpoints_protocol", "CheckpointError"),
     ("latentrun.train.distributed", "PeerError"),
     ("latentrun.train.stability", "TrainingDiverged"),
 )
@@ -389,10 +389,10 @@ def _complete_with(action: argparse.Action, completer: Callable[..., list[str]])
 
 def _complete_runs(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
     """`latest` and the run ids under --runs-dir, for shell completion."""
-    from latentrun.runs import rundir
+    from latentrun.runs import run_files
 
     runs_dir = getattr(parsed_args, "runs_dir", None) or Path("runs")
-    ids = [rundir.LATEST, *(path.name for path in rundir.run_dirs(runs_dir))]
+    ids = [run_files.LATEST, *(path.name for path in run_files.run_dirs(runs_dir))]
     return [run for run in ids if run.startswith(prefix)]
 
 

@@ -161,7 +161,7 @@ def _resume(parser: argparse.ArgumentParser, options: argparse.Namespace, swept:
         )
     if options.jobs:
         parser.error("--jobs launches runs in parallel; --resume continues one (or a launch: --resume --launch ID)")
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     run_dir = runs.resolve_run_dir(options.resume, options.runs_dir)
 
@@ -213,7 +213,7 @@ def _suggest_next(run_dir: Path, runs_dir: Path, status: int) -> None:
 
 
 def _unfinished(run_dir: Path) -> bool:
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     try:
         return runs.read_meta(run_dir).get("status") != run_status.FINISHED
@@ -262,7 +262,7 @@ def _help(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
 
 def _list(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     from latentrun.report import listing
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     columns = [c.strip() for c in options.columns.split(",") if c.strip()] if options.columns else []
     if options.id is not None:
@@ -295,7 +295,7 @@ def _list(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
 def _compare(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     from latentrun.launch import record
     from latentrun.report import compare as report
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
     if options.launch:
@@ -318,8 +318,8 @@ def _eval(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     from latentrun.core.atomic import atomic_write_json
     from latentrun.report import grid
     from latentrun.runs import inference
-    from latentrun.runs import rundir as runs
-    from latentrun.runs.directory import RunDir
+    from latentrun.runs import run_files as runs
+    from latentrun.runs.run_dir import RunDir
 
     if options.max_digits is not None and not 1 <= options.max_digits <= 9:
         parser.error("--max-digits must be between 1 and 9")
@@ -372,7 +372,7 @@ def _eval_file(run_dirs: list[Path], path: Path) -> int:
 
 def _predict(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     from latentrun.runs import inference
-    from latentrun.runs.directory import RunDir
+    from latentrun.runs.run_dir import RunDir
 
     run_dirs, problems = _runs_then_problems(options.items, options.runs_dir)
     problems = _read_problems(problems, options.file)
@@ -392,7 +392,7 @@ def _predict(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
 
 def _probe(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     from latentrun.report import probe
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     request = probe.Request(
         targets=tuple(options.targets) if options.targets else probe.TARGETS,
@@ -432,7 +432,7 @@ def _read_problems(given: list[str], file: Path | None) -> list[str]:
 def _runs_then_problems(items: list[str], runs_dir: Path) -> tuple[list[Path], list[str]]:
     """Split `predict`'s arguments: the leading ones that name runs (a shell glob gives several),
     then the problems. The first must be a run; its RunError says why not."""
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     run_dirs = [runs.resolve_run_dir(items[0], runs_dir)]
     rest = items[1:]

@@ -19,7 +19,7 @@ from latentrun.models.rules import CHAIN_MODELS
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import distributed, precision
-from latentrun.train.checkpointing import Checkpoints
+from latentrun.train.checkpoints_protocol import Checkpoints
 from latentrun.train.clipping import GradClipper
 from latentrun.train.components import Components
 from latentrun.train.curriculum import Curriculum

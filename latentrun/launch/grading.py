@@ -12,10 +12,10 @@ from typing import Any
 from loguru import logger
 
 from latentrun.core.status import FINISHED, INTERRUPTED
-from latentrun.runs import checkpoint
-from latentrun.runs.checkpointer import Checkpointer
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs.checkpoint_policy import Checkpointer
 from latentrun.train import distributed
-from latentrun.train.checkpointing import CheckpointError
+from latentrun.train.checkpoints_protocol import CheckpointError
 from latentrun.train.trainer import Trainer
 
 

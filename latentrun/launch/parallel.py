@@ -27,7 +27,7 @@ from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from latentrun.launch import record, relaunch
 from latentrun.launch.jobs import FAILED, Job, Outcome
 from latentrun.launch.supervisor import Supervisor
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 __all__ = ["Job", "Outcome", "launch", "plan", "resume_launch"]
 

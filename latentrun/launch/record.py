@@ -22,7 +22,7 @@ import yaml
 from latentrun.core.atomic import atomic_write
 from latentrun.core.text import printable
 from latentrun.runs import lock, records
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 LAUNCHES_DIR = "launches"
 RECORD_FILE = "sweep.yaml"

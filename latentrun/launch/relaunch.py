@@ -14,7 +14,7 @@ from latentrun.launch import record
 from latentrun.launch.jobs import Job, Outcome
 from latentrun.report import listing
 from latentrun.runs import lock
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 
 def plan(

@@ -44,9 +44,9 @@ from latentrun.core.status import (
 from latentrun.launch import grading, warmstart
 from latentrun.report import hparams
 from latentrun.report.tensorboard import TensorBoardLogger
-from latentrun.runs import checkpoint
-from latentrun.runs import rundir as runs
-from latentrun.runs.directory import RunDir
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import run_files as runs
+from latentrun.runs.run_dir import RunDir
 from latentrun.train import distributed
 from latentrun.train.components import Components
 from latentrun.train.loggers import Loggers, MetricLogger

@@ -20,7 +20,7 @@ from typing import Any
 from latentrun.core.status import EXIT_INTERRUPTED, EXIT_OK
 from latentrun.launch import record
 from latentrun.report import listing
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 CLUSTER = "slurm"  # submitit's name for where jobs go; the tests set "local"
 _TAIL_LINES = 10

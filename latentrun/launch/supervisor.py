@@ -24,7 +24,7 @@ from latentrun.launch import record
 from latentrun.launch.jobs import FAILED, Job, Outcome
 from latentrun.report import listing
 from latentrun.runs import lock
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 _TAIL_LINES = 10  # of a failed run's console output, shown at the end: where its traceback is
 _POLL_SECONDS = 0.5

@@ -26,11 +26,11 @@ from torch import nn
 
 from latentrun import config as config_module
 from latentrun.core.status import EXIT_OK, FINISHED
-from latentrun.runs import checkpoint
-from latentrun.runs import rundir as runs
-from latentrun.runs.directory import RunDir
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import run_files as runs
+from latentrun.runs.run_dir import RunDir
 from latentrun.task.problems import file_digest
-from latentrun.train.checkpointing import CheckpointError
+from latentrun.train.checkpoints_protocol import CheckpointError
 
 
 class WarmStartError(runs.RunError):

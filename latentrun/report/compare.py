@@ -26,8 +26,8 @@ from latentrun.config.build import build_curriculum
 from latentrun.core.atomic import atomic_write, atomic_write_json
 from latentrun.models import flops
 from latentrun.report import probe
-from latentrun.runs import rundir as runs
-from latentrun.runs.directory import RunDir
+from latentrun.runs import run_files as runs
+from latentrun.runs.run_dir import RunDir
 
 CURVES = ("val/exact_match", "val/digit_accuracy", "val/loss")
 # Run-control keys that leave the trained weights unchanged; train.max_steps is not one of them.

@@ -23,7 +23,7 @@ from latentrun.config.errors import did_you_mean
 from latentrun.core import status
 from latentrun.runs import checkpoint_names as checkpoint
 from latentrun.runs import lock
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 SORTS = ("date", "step", "loss", "acc")
 

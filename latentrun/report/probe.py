@@ -33,9 +33,9 @@ from latentrun.report.probe_states import (
     positions,
 )
 from latentrun.report.probe_targets import TARGETS, build_targets
-from latentrun.runs import checkpoint
-from latentrun.runs.directory import RunDir
-from latentrun.train.checkpointing import State
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs.run_dir import RunDir
+from latentrun.train.checkpoints_protocol import State
 
 PROBE_JSON, PROBE_PNG, PROBE_TAG = "probe.json", "probe.png", "probe/heatmap"
 SPLITS = ("test", "val")

@@ -28,7 +28,7 @@ from loguru import logger
 from latentrun.config import ConfigError
 from latentrun.core.atomic import atomic_write_json
 from latentrun.core.text import printable
-from latentrun.runs import rundir
+from latentrun.runs import run_files
 from latentrun.train.loggers import MetricLogger
 
 TRACKERS_FILE = "trackers.json"
@@ -214,10 +214,10 @@ class Guarded:
             "its checkpoints and TensorBoard are unaffected"
         )
         try:
-            errors = rundir.read_meta(self.run_dir).get("tracker_errors") or {}
-            rundir.update_meta(self.run_dir, tracker_errors={**errors, self.name: message})
-        except (OSError, rundir.RunError) as meta_error:
-            logger.warning(f"could not record the tracker failure in {rundir.META_FILE}: {meta_error}")
+            errors = run_files.read_meta(self.run_dir).get("tracker_errors") or {}
+            run_files.update_meta(self.run_dir, tracker_errors={**errors, self.name: message})
+        except (OSError, run_files.RunError) as meta_error:
+            logger.warning(f"could not record the tracker failure in {run_files.META_FILE}: {meta_error}")
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self._call("add_scalar", tag, value, step)

@@ -1,4 +1,5 @@
-"""Run directories on disk: paths, meta.json and history, the lock, checkpoints and their manifest,
+"""Run directories on disk: RunDir (run_dir.py) over the primitives of run_files.py, the lock,
+checkpoint files (checkpoint_file.py) and their manifest, the Checkpointer (checkpoint_policy.py),
 and rebuilding a trained model from a run.
 
 The package is also the API's `latentrun.runs(...)`: a subpackage named `runs` is what

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from latentrun.core.registry import LOSSES
-from latentrun.runs.directory import RunDir
+from latentrun.runs.run_dir import RunDir
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
 from latentrun.task.problems import ProblemFileError, file_digest, read_problems
 from latentrun.train.metrics import evaluate

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from latentrun.core.text import printable
-from latentrun.runs.rundir import LOCK_FILE, RunError, now, process_owner
+from latentrun.runs.run_files import LOCK_FILE, RunError, now, process_owner
 
 _BUSY_RETRIES = 10  # `holder()` probes with a brief shared flock; don't mistake such a probe for a holder
 

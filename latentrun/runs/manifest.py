@@ -23,7 +23,7 @@ from typing import Any
 from loguru import logger
 
 from latentrun.core.atomic import atomic_write
-from latentrun.runs.rundir import now
+from latentrun.runs.run_files import now
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = 1

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from latentrun.core.status import FINISHED, INTERRUPTED, STOPPED
 from latentrun.train import distributed
-from latentrun.train.checkpointing import CheckpointError, Checkpoints, State
+from latentrun.train.checkpoints_protocol import CheckpointError, Checkpoints, State
 from latentrun.train.components import Components
 from latentrun.train.loggers import MetricLogger, NullLogger
 from latentrun.train.metrics import evaluate

@@ -8,14 +8,14 @@ import time
 
 import torch
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 WRITER = textwrap.dedent(
     """
     import random, sys, time
     from pathlib import Path
     import torch
-    from latentrun.runs import checkpoint
+    from latentrun.runs import checkpoint_file as checkpoint
 
     path, seed, saves = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     draw = random.Random(seed)

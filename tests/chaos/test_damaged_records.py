@@ -12,8 +12,8 @@ import yaml
 from helpers import FAST, SMOKE, only_run, run_cli
 
 from latentrun.launch import record
-from latentrun.runs import rundir
-from latentrun.runs.rundir import RunError
+from latentrun.runs import run_files
+from latentrun.runs.run_files import RunError
 
 JOBS = [
     {"index": i, "label": f"smoke seed={seed}", "experiment": str(SMOKE), "overrides": [f"seed={seed}"]}
@@ -33,7 +33,7 @@ def launch(tmp_path):
     runs_dir = tmp_path / "runs"
     document = {
         "launch": "L1",
-        "created": rundir.now(),
+        "created": run_files.now(),
         "experiments": [str(SMOKE)],
         "seeds": [1, 2, 3, 4],
         "overrides": [],

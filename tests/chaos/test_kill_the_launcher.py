@@ -19,7 +19,7 @@ from helpers import ROOT, SMOKE, run_cli
 
 from latentrun.launch import record
 from latentrun.runs import lock
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 POINTS = 4
 LAUNCH = [SMOKE, "--seeds", "1,2,3,4", "--jobs", "2", "--set", "train.num_threads=1", "--set", "train.max_steps=20"]

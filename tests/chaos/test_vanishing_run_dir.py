@@ -9,7 +9,7 @@ import time
 
 from helpers import ROOT, SMOKE
 
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 
 def test_a_run_dir_deleted_mid_run_exits_1(tmp_path, rng):

@@ -31,7 +31,14 @@ def test_every_named_error_has_exactly_one_exit_status() -> None:
 @pytest.mark.parametrize("cls", NAMED, ids=lambda cls: cls.__name__)
 def test_the_cli_gives_each_named_error_its_status(cls: type[Exception]) -> None:
     # Import every module that used to define one, as a command that raised it would have.
-    for module in ("config", "runs.rundir", "task.multiplication", "task.problems", "report.probe", "train.stability"):
+    for module in (
+        "config",
+        "runs.run_files",
+        "task.multiplication",
+        "task.problems",
+        "report.probe",
+        "train.stability",
+    ):
         __import__(f"latentrun.{module}")
     error = cls(["x"]) if cls is errors.ConfigError else cls("x")
     expected = EXIT_USAGE if cls in errors.USAGE_ERRORS else EXIT_FAILURE

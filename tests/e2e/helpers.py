@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from latentrun.cli import main
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.yaml"

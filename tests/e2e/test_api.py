@@ -10,7 +10,7 @@ from helpers import FAST, ROOT, SMOKE, only_run, run_cli
 
 import latentrun
 from latentrun.config import ConfigError
-from latentrun.runs.directory import RunDir
+from latentrun.runs.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")

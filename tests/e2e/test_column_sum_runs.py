@@ -4,7 +4,7 @@ nothing to what the model writes, resumes bitwise, and is refused where it canno
 import torch
 from helpers import FAST, SMOKE, assert_states_equal, only_run, run_cli, step_file
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.train.losses import CombinedLoss
 
 COLUMNS = ("--set", "loss.column_sum_weight=0.5")  # on smoke.yaml's latent_transformer

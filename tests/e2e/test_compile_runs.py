@@ -3,7 +3,7 @@
 import torch
 from helpers import assert_states_equal, only_run, run_cli
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 SHORT = ("--set", "train.max_steps=10", "--set", "train.eval_every=10")
 

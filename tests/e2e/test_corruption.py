@@ -9,7 +9,8 @@ import shutil
 import pytest
 from helpers import FAST, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
 
-from latentrun.runs import checkpoint, manifest
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import manifest
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import time
 import pytest
 from helpers import SMOKE, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
-from latentrun.runs import checkpoint, lock
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import lock
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
 
 from latentrun.core import atomic
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 
 def assert_stopped_cleanly_at_10(run_dir, err):
@@ -91,7 +91,7 @@ def test_a_real_file_size_limit_from_the_kernel(tmp_path, straight):
 
 def test_a_refused_progress_or_lock_write_is_exit_1_without_traceback(tmp_path, monkeypatch, capsys):
     """Writes besides checkpoints (meta.json progress, the lock file) failing end the run cleanly too."""
-    from latentrun.runs import rundir as runs
+    from latentrun.runs import run_files as runs
 
     real_update_meta = runs.update_meta
 

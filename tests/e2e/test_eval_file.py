@@ -6,8 +6,8 @@ import json
 
 from helpers import run_cli
 
-from latentrun.runs.directory import RunDir
 from latentrun.runs.inference import predict
+from latentrun.runs.run_dir import RunDir
 
 PROBLEMS = [(12, 34), (7, 8), (99, 99), (5, 61), (40, 3)]
 

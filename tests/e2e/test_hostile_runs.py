@@ -7,7 +7,7 @@ import shutil
 import pytest
 from helpers import SMOKE, only_run, run_cli
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 
 @pytest.fixture(scope="module")

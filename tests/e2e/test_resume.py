@@ -7,7 +7,7 @@ import time
 import pytest
 from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 from torch.utils.tensorboard import SummaryWriter
 
 from latentrun.report import hparams
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 from latentrun.train.trainer import Trainer
 
 

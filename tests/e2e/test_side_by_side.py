@@ -17,8 +17,8 @@ import torch
 from helpers import ROOT, SMOKE, run_cli, scalars
 
 from latentrun.launch import parallel
-from latentrun.runs import checkpoint
-from latentrun.runs import rundir as runs
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import run_files as runs
 
 SIMPLE = ROOT / "experiments" / "smoke_simple.yaml"
 

@@ -7,7 +7,7 @@ from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
 from latentrun.config import build
 from latentrun.launch import session
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 SHORT = ("--set", "train.max_steps=20")
 

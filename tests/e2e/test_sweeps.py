@@ -13,7 +13,7 @@ from conftest import SMOKE, run_cli
 
 from latentrun import config
 from latentrun.launch import record
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 pytestmark = pytest.mark.slow
 

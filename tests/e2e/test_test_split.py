@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers import FAST, SMOKE, only_run, run_cli, scalars
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.train.trainer import Trainer
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import FAST, ROOT, assert_states_equal, run_cli, step_file
 
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file as checkpoint
 
 STAGE = (ROOT / "experiments" / "smoke_chain.yaml").read_text()
 # Internalization of the smoke chain (9 tokens, 4 a stage every 5 updates) from the stage's best.pt.

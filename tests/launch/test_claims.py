@@ -6,7 +6,7 @@ import json
 import pytest
 
 from latentrun.launch import record
-from latentrun.runs.rundir import RunError
+from latentrun.runs.run_files import RunError
 
 
 def fake_run(runs_dir, name: str, launch: str, index: int) -> None:

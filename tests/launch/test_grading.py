@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from latentrun.launch import grading
-from latentrun.runs import checkpoint
-from latentrun.runs.checkpointer import Checkpointer
-from latentrun.train.checkpointing import CheckpointError
+from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs.checkpoint_policy import Checkpointer
+from latentrun.train.checkpoints_protocol import CheckpointError
 
 
 def test_a_lost_best_pt_is_rewritten_from_the_best_steps_checkpoint(tmp_path):

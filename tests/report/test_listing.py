@@ -12,7 +12,7 @@ from latentrun import config
 from latentrun.cli import main
 from latentrun.report import listing
 from latentrun.runs import lock as run_lock
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 

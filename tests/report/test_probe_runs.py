@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from latentrun.cli import main
-from latentrun.runs import checkpoint
+from latentrun.runs import checkpoint_file
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SHORT = ["--set", "train.max_steps=6", "--set", "train.eval_every=6", "--set", "train.num_threads=1"]
@@ -144,7 +144,7 @@ def test_compare_puts_probe_pictures_side_by_side(trained, tmp_path, capsys):
 def test_the_probed_checkpoint_is_the_layout_the_run_ended_in(trained):
     """The position classes come from the layout saved with best.pt, not from the config."""
     run_dir = trained["coconut"]
-    layout = checkpoint.load(run_dir / "checkpoints" / "best.pt")["model"]["layout"]
+    layout = checkpoint_file.load(run_dir / "checkpoints" / "best.pt")["model"]["layout"]
     assert torch.equal(layout, torch.tensor([1, 4]))
 
 

@@ -147,9 +147,9 @@ def test_a_damaged_trackers_json_starts_a_new_tracker_run(tmp_path, monkeypatch,
 
 def test_a_guarded_tracker_warns_once_and_records_the_failure(tmp_path):
     from latentrun.report.trackers import Guarded
-    from latentrun.runs import rundir
+    from latentrun.runs import run_files
 
-    rundir.write_meta(tmp_path, {"id": "r", "status": "running"})
+    run_files.write_meta(tmp_path, {"id": "r", "status": "running"})
     calls = []
 
     class Flaky:
@@ -169,7 +169,7 @@ def test_a_guarded_tracker_warns_once_and_records_the_failure(tmp_path):
         guarded.add_scalar("train/loss", 1.0, step)
     guarded.close()
     assert calls == [1, 2]  # dropped after its failure, close included
-    errors = rundir.read_meta(tmp_path)["tracker_errors"]
+    errors = run_files.read_meta(tmp_path)["tracker_errors"]
     assert errors == {"mlflow": "ConnectionError while add_scalar: tracking server gone"}
     Guarded("wandb", lambda *a: 1 / 0, tmp_path, "x", False).flush()  # failing to start is contained too
-    assert rundir.read_meta(tmp_path)["tracker_errors"]["wandb"].startswith("ZeroDivisionError while starting")
+    assert run_files.read_meta(tmp_path)["tracker_errors"]["wandb"].startswith("ZeroDivisionError while starting")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from latentrun.runs import rundir as runs
+from latentrun.runs import run_files as runs
 
 
 def make_run(folder, created=None):

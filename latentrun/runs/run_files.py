@@ -1,4 +1,8 @@
-"""Run directories: ids, creation, meta.json, and finding a run from what the user typed."""
+"""The files of run directories, below RunDir: their names, run ids and creating a run's folder,
+meta.json reads and writes (with the owner and environment records it holds), and finding a run
+from what the user typed (a path, an id, `latest`). Torch-free; `runs.run_dir.RunDir` is the
+object built on top of these.
+"""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,10 +1,10 @@
-"""Checkpoint files: atomic writes and safe loads.
+"""One checkpoint file on disk: atomic writes and verified, safe loads.
 
 A checkpoint is written to a hidden temporary file in the same folder, flushed, fsynced, entered
 with its SHA-256 in the folder's manifest, and renamed into place, so a crash never leaves a
 half-written `step_*.pt` and every one that exists can be verified. Loading checks the bytes
 against the manifest and always uses `weights_only=True`, so a file holding a pickle payload is
-refused rather than executed. Which files to write and keep is the Checkpointer's business.
+refused rather than executed. Which files to write and keep is the Checkpointer's business (`runs.checkpoint_policy`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from latentrun.runs.checkpoint_names import (  # noqa: F401  (re-exported: calle
     step_checkpoints,
     step_file_name,
 )
-from latentrun.train.checkpointing import CheckpointError  # noqa: F401  (raised here, caught by callers as checkpoint.CheckpointError)
+from latentrun.train.checkpoints_protocol import CheckpointError  # noqa: F401  (raised here, caught by callers as checkpoint_file.CheckpointError)
 
 _READ_ATTEMPTS = 5  # each needs a save to land during the read before it; five in a row is a broken writer
 

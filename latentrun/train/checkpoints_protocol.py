@@ -1,4 +1,6 @@
-"""What the Trainer asks of checkpoints, without knowing where they live (runs.Checkpointer does).
+"""The interface the Trainer saves and reloads its state through (the `Checkpoints` protocol and
+its `State`), without knowing where checkpoints live:
+`runs.checkpoint_policy.Checkpointer` implements it over a run directory.
 
 The trainer hands over its state as a callable, so that the state dict (a collective under
 torchrun: it gathers every rank's RNG streams) is only built at the steps the checkpointer

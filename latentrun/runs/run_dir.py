@@ -1,9 +1,9 @@
 """RunDir: one run directory as an object that owns its paths, config, meta.json and history, its
 lock, its checkpoints, and rebuilding the trained model from them.
 
-The functions in `runs.rundir` (meta.json reads and writes, ids and lookup) stay the primitives
-underneath, for readers that only glance at many runs (`list`); everything that works on one
-run goes through here.
+The functions in `runs.run_files` (file names, ids, meta.json reads and writes, lookup) stay the
+primitives underneath, for readers that only glance at many runs (`list`); everything that works
+on one run goes through here.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from torch import nn
 from latentrun import config as config_module
 from latentrun.config.build import build_model, build_task
 from latentrun.core.atomic import atomic_write
-from latentrun.runs import checkpoint, lock, rundir
-from latentrun.runs.checkpointer import Checkpointer
+from latentrun.runs import checkpoint_file, lock, run_files
+from latentrun.runs.checkpoint_policy import Checkpointer
 from latentrun.task.multiplication import MultiplicationTask
-from latentrun.train.checkpointing import CheckpointError, State
+from latentrun.train.checkpoints_protocol import CheckpointError, State
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: Path, experiment: str) -> RunDir:
         """A new, empty run directory under `runs_dir`; ids sort by creation time."""
-        return cls(rundir.create_run_dir(runs_dir, experiment))
+        return cls(run_files.create_run_dir(runs_dir, experiment))
 
     @property
     def name(self) -> str:
@@ -46,15 +46,15 @@ class RunDir:
 
     @property
     def config_file(self) -> Path:
-        return self.path / rundir.CONFIG_FILE
+        return self.path / run_files.CONFIG_FILE
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.path / rundir.CHECKPOINT_DIR
+        return self.path / run_files.CHECKPOINT_DIR
 
     @property
     def log_file(self) -> Path:
-        return self.path / rundir.LOG_FILE
+        return self.path / run_files.LOG_FILE
 
     # ---- config and meta.json -----------------------------------------------------------------
     def config(self, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -66,16 +66,16 @@ class RunDir:
         atomic_write(self.config_file, config_module.dump(config))
 
     def meta(self) -> dict[str, Any]:
-        return rundir.read_meta(self.path)
+        return run_files.read_meta(self.path)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        rundir.write_meta(self.path, meta)
+        run_files.write_meta(self.path, meta)
 
     def update_meta(self, **changes: Any) -> dict[str, Any]:
-        return rundir.update_meta(self.path, **changes)
+        return run_files.update_meta(self.path, **changes)
 
     def append_history(self, event: dict[str, Any]) -> dict[str, Any]:
-        return rundir.append_history(self.path, event)
+        return run_files.append_history(self.path, event)
 
     # ---- the lock -----------------------------------------------------------------------------
     def lock(self) -> contextlib.AbstractContextManager[lock.RunLock]:
@@ -94,7 +94,7 @@ class RunDir:
 
     def remove_temporaries(self) -> list[Path]:
         """Delete what writers killed mid-save left here and in checkpoints/; only while holding the lock."""
-        return checkpoint.remove_temporaries(self.path) + self.checkpointer().remove_temporaries()
+        return checkpoint_file.remove_temporaries(self.path) + self.checkpointer().remove_temporaries()
 
     def trained_weights(self) -> State:
         """The weights to predict and evaluate with: best.pt, or before any evaluation the newest
@@ -102,10 +102,10 @@ class RunDir:
         best = self.checkpointer().best()
         if best is not None:
             return best
-        found = checkpoint.step_checkpoints(self.checkpoint_dir)
+        found = checkpoint_file.step_checkpoints(self.checkpoint_dir)
         if not found:
             raise CheckpointError(f"{self.path}: no checkpoint yet; train the run first")
-        return checkpoint.load(found[-1][1])
+        return checkpoint_file.load(found[-1][1])
 
     def build_model(self, state: State | None = None) -> tuple[MultiplicationTask, nn.Module]:
         """The run's task and model as its config builds them, with `state`'s weights when given."""
