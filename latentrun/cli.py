@@ -15,33 +15,100 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latentrun import __version__
-from latentrun.commands import RESUME_LAUNCH, dispatch, program_name, subparser
+from latentrun.commands import UsageError, configs, program_name, runs, train, trained
+from latentrun.commands.arguments import complete_with
+from latentrun.commands.runs import LIST_SORTS
+from latentrun.commands.trained import PROBE_POSITIONS, PROBE_TARGETS
 from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "LIST_SORTS",
+    "PROBE_POSITIONS",
+    "PROBE_TARGETS",
+    "build_parser",
+    "main",
+    "parse_args",
+]
 
-# The commands in the order usage lists them, each with its line there.
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its line in usage (PROG stands for the program's name), the function that adds
+    its arguments to its subparser, and the function that runs it and returns the exit status."""
+
+    summary: str
+    add_arguments: Callable[[argparse.ArgumentParser, str], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _add_help_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
+    topics = [c for c in COMMANDS if c != "help"]
+    # No argparse choices: a mistyped command gets a did-you-mean from the help command instead.
+    complete_with(
+        parser.add_argument("topic", nargs="?", metavar="COMMAND", help=f"one of {', '.join(topics)}"),
+        lambda prefix, **_: [c for c in topics if c.startswith(prefix)],
+    )
+
+
+def _help(options: argparse.Namespace) -> int:
+    """Usage of the program, or of the command named."""
+    parser = build_parser()
+    if options.topic is None:
+        parser.print_help()
+        return EXIT_OK
+    topics = [name for name in COMMANDS if name != "help"]
+    if options.topic not in topics:
+        from latentrun.config.errors import did_you_mean
+
+        hint = did_you_mean(options.topic, topics) or f"; one of {', '.join(topics)}"
+        raise UsageError(f"unknown command {options.topic!r}{hint}")
+    _subparser(parser, options.topic).print_help()
+    return EXIT_OK
+
+
+# The commands in the order usage lists them.
 COMMANDS = {
-    "train": "train a new run or resume one (the word may be left out: PROG EXPERIMENT.yaml)",
-    "validate": "check an experiment file and print the resolved config",
-    "keys": "every config key with its type, default, bounds and description",
-    "list": "find runs: filter, sort, choose columns, export as CSV or JSON",
-    "compare": "efficiency of runs side by side (runs differing only in seed grouped as mean ± std)",
-    "eval": "exact match of a run per pair of operand lengths, as a grid",
-    "predict": "products predicted by a run's best checkpoint",
-    "probe": "what a run's hidden states hold, per layer and position: linear probes of long multiplication",
-    "help": "help on PROG or one of its commands",
+    "train": Command(
+        "train a new run or resume one (the word may be left out: PROG EXPERIMENT.yaml)",
+        train.add_train_arguments,
+        train.train,
+    ),
+    "validate": Command(
+        "check an experiment file and print the resolved config", configs.add_validate_arguments, configs.validate
+    ),
+    "keys": Command(
+        "every config key with its type, default, bounds and description", configs.add_keys_arguments, configs.show_keys
+    ),
+    "list": Command(
+        "find runs: filter, sort, choose columns, export as CSV or JSON", runs.add_list_arguments, runs.list_runs
+    ),
+    "compare": Command(
+        "efficiency of runs side by side (runs differing only in seed grouped as mean ± std)",
+        runs.add_compare_arguments,
+        runs.compare_runs,
+    ),
+    "eval": Command(
+        "exact match of a run per pair of operand lengths, as a grid", trained.add_eval_arguments, trained.evaluate
+    ),
+    "predict": Command("products predicted by a run's best checkpoint", trained.add_predict_arguments, trained.predict),
+    "probe": Command(
+        "what a run's hidden states hold, per layer and position: linear probes of long multiplication",
+        trained.add_probe_arguments,
+        trained.probe_run,
+    ),
+    "help": Command("help on PROG or one of its commands", _add_help_arguments, _help),
 }
 _GLOBAL_FLAGS = ("-h", "--help", "--version")
-# listing.SORTS, written out so that building the parser imports no config machinery (a test pins it)
-LIST_SORTS = ("date", "step", "loss", "acc")
-# probe_targets.TARGETS and probe_states.POSITION_CLASSES, written out for the same reason (pinned too)
-PROBE_TARGETS = ("running_sum", "column_sum", "carry", "partial_product")
-PROBE_POSITIONS = ("prompt", "latent", "chain", "answer")
 
 # Error types that mean a user mistake (exit 2) or a runtime failure (exit 1), by module. An error is
 # only checked against the classes of modules already imported: one that never loaded cannot have
@@ -73,342 +140,20 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"latentrun {__version__}")
     sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
-    for name, summary in COMMANDS.items():
-        summary = summary.replace("PROG", prog)
-        command = sub.add_parser(
-            name, prog=f"{prog} {name}", help=summary, description=summary[0].upper() + summary[1:] + "."
+    for name, command in COMMANDS.items():
+        summary = command.summary.replace("PROG", prog)
+        command.add_arguments(
+            sub.add_parser(
+                name, prog=f"{prog} {name}", help=summary, description=summary[0].upper() + summary[1:] + "."
+            ),
+            prog,
         )
-        _ARGUMENTS[name](command, prog)
     return parser
 
 
-def _add_train_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = (
-        f"Train a new run from an experiment file (`{prog} EXPERIMENT.yaml`, the word train may be left out), "
-        f"or continue one exactly (`{prog} --resume RUN`). Several files, --seeds or a swept --set "
-        "(KEY=A,B or KEY=range(START,STOP,STEP)) launch the Cartesian product, one run each."
-    )
-    parser.add_argument(
-        "experiments",
-        nargs="*",
-        metavar="EXPERIMENT",
-        help="experiment YAML file(s) to train; several, --seeds or a sweep launch runs in parallel",
-    )
-    _complete_with(
-        parser.add_argument(
-            "--resume",
-            nargs="?",
-            const=RESUME_LAUNCH,
-            metavar="RUN",
-            help="run directory (or run id under --runs-dir, or latest) to continue; bare with --launch ID",
-        ),
-        _complete_runs,
-    )
-    parser.add_argument(
-        "--launch",
-        metavar="ID",
-        help="with --resume: continue every unfinished run of launch ID (and start its runs that never did)",
-    )
-    _add_set(parser, prog, sweeps=True)
-    _add_runs_dir(parser)
-    parser.add_argument("--stop-at", type=int, metavar="STEP", help="checkpoint and exit cleanly at STEP")
-    parser.add_argument(
-        "--force", action="store_true", help="allow --resume to change keys that alter what is computed"
-    )
-    parser.add_argument(
-        "--jobs",
-        type=_positive_int,
-        metavar="N",
-        help="runs to train at once, each its own process with cores/N threads (default: 1)",
-    )
-    parser.add_argument(
-        "--seeds", type=_seeds, metavar="S1,S2,...", help="train each experiment once per seed, overriding its seed"
-    )
-    parser.add_argument(
-        "--launcher",
-        choices=("local", "slurm"),
-        default="local",
-        help="where a launch's runs train: child processes here (local) or one SLURM job each (slurm, "
-        "through submitit: pip install -e '.[slurm]')",
-    )
-    parser.add_argument(
-        "--slurm",
-        dest="slurm_options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a submitit parameter for --launcher slurm, e.g. --slurm slurm_partition=gpu --slurm timeout_min=120",
-    )
-
-
-def _add_validate_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.add_argument("experiment", help="experiment YAML file")
-    _add_set(parser, prog, sweeps=False)
-
-
-def _add_keys_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    from latentrun.core import keys
-
-    parser.add_argument(
-        "section",
-        nargs="?",
-        choices=keys.sections(),
-        metavar="SECTION",
-        help=f"only this section: {', '.join(keys.sections())}",
-    )
-
-
-def _add_list_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = "List the runs under the runs dir, read from the run directories themselves."
-    _add_runs_dir(parser)
-    parser.add_argument(
-        "--sort",
-        choices=LIST_SORTS,
-        default="date",
-        help="newest first (date), most steps, lowest last train loss, or best val/exact_match (acc)",
-    )
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="show only the first N runs")
-    _complete_with(
-        parser.add_argument("--id", metavar="ID", help="full details of one run (id, path or latest)"), _complete_runs
-    )
-    parser.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
-    parser.add_argument("--status", metavar="S", help="only runs in this status (finished, running, crashed, ...)")
-    parser.add_argument("--launch", metavar="ID", help="only the runs of this launch (a sweep, --seeds, several files)")
-    _complete_with(
-        parser.add_argument(
-            "--where",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="only runs whose frozen config has KEY=VALUE (KEY=A,B: any of them); repeatable, all must hold",
-        ),
-        _complete_keys,
-    )
-    _complete_with(
-        parser.add_argument(
-            "--columns",
-            metavar="KEY,KEY",
-            help="add these config keys as columns, e.g. optimizer.lr,model.num_latent",
-        ),
-        _complete_columns,
-    )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    output.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-
-
-def _add_compare_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = (
-        "Efficiency analysis of runs side by side: a table here, compare.json and compare.png "
-        "(validation curves) in --out. Runs differing only in seed are grouped and reported as mean ± std."
-    )
-    _complete_with(
-        parser.add_argument("runs", nargs="*", metavar="RUN", help="run directories, ids, or latest"), _complete_runs
-    )
-    parser.add_argument("--launch", metavar="ID", help="compare every run of this launch (with any RUNs given)")
-    _add_runs_dir(parser)
-    parser.add_argument(
-        "--target",
-        type=_fraction,
-        default=0.99,
-        metavar="ACC",
-        help="val/exact_match whose first reaching is timed, read from the validation curve "
-        "(the test split is graded once, at the end) (default: 0.99)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("compare"),
-        metavar="DIR",
-        help="folder for compare.json and compare.png (default: compare)",
-    )
-    parser.add_argument("--csv", action="store_true", help="print one CSV row per run instead of the table")
-    parser.add_argument(
-        "--probes", action="store_true", help="also put the runs' probe pictures side by side in --out/probes.png"
-    )
-
-
-def _add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = (
-        "Grade the run's best checkpoint on a held-out split (test, the figure of record, or val, which "
-        "chose the checkpoint), then exact match for every (digits of a, digits of b) up to --max-digits; "
-        "writes eval/<split>.json, eval/grid.json and eval/grid.png in the run dir and logs the image to "
-        "TensorBoard."
-    )
-    _complete_with(
-        parser.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id"), _complete_runs
-    )
-    parser.add_argument(
-        "--split", choices=("test", "val"), default="test", help="held-out split to grade (default: test)"
-    )
-    parser.add_argument(
-        "--max-digits", type=int, metavar="N", help="largest operand length (default: one more than trained)"
-    )
-    parser.add_argument("--samples", type=int, default=1000, metavar="K", help="pairs graded per cell (default: 1000)")
-    parser.add_argument(
-        "--file",
-        type=Path,
-        metavar="PATH",
-        help="grade on the problems of a file instead (ICoT lines 'a_0 a_1 ... * b_0 ...||chain #### p_0 ...' "
-        "or 'a*b' lines), e.g. ../shared/data/icot/4x4_test.txt; writes eval/file-NAME.json",
-    )
-    _add_runs_dir(parser)
-
-
-def _add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = (
-        "Print what each run's best checkpoint predicts, one `A*B = PRODUCT` line per problem "
-        "(AxB is read the same). Several runs (a shell glob) each get a heading."
-    )
-    parser.usage = f"{prog} predict [-h] [--bare] [--file PATH] [--runs-dir RUNS_DIR] RUN [RUN ...] [A*B ... | -]"
-    _complete_with(
-        parser.add_argument(
-            "items",
-            nargs="+",
-            metavar="RUN A*B",
-            help="one or more runs (a path, id or latest), then the problems; - reads them from stdin, one a line",
-        ),
-        _complete_runs,
-    )
-    parser.add_argument("--bare", action="store_true", help="print only the products, one per line")
-    parser.add_argument("--file", type=Path, metavar="PATH", help="also predict the problems of PATH, one a line")
-    _add_runs_dir(parser)
-
-
-def _add_probe_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    parser.description = (
-        "Fit linear probes (closed-form ridge least squares) to the hidden states of the run's best checkpoint "
-        "on held-out problems, at every layer (0 = embeddings) and position, for the running sums a*(b mod 10^k), "
-        "the column sums c_k (R^2), the carries and the partial products a*b_j; scores on problems the probes "
-        "never saw. Writes probe.json and probe.png in the run dir and logs the image to TensorBoard."
-    )
-    _complete_with(parser.add_argument("run", metavar="RUN", help="run directory, run id or latest"), _complete_runs)
-    parser.add_argument(
-        "--targets", nargs="+", metavar="TARGET", help=f"what to read (default: all): {', '.join(PROBE_TARGETS)}"
-    )
-    parser.add_argument(
-        "--layers", nargs="+", type=int, metavar="L", help="layers to probe, 0 = embeddings (default: all)"
-    )
-    parser.add_argument(
-        "--positions", nargs="+", metavar="CLASS", help=f"position classes (default: all): {', '.join(PROBE_POSITIONS)}"
-    )
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=2000,
-        metavar="N",
-        help="held-out problems to probe on, at most the split (default: 2000)",
-    )
-    parser.add_argument(
-        "--split", choices=("test", "val"), default="test", help="held-out split to draw them from (default: test)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the probes' train/held-out split of the problems (default: 0)"
-    )
-    _add_runs_dir(parser)
-
-
-def _add_help_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
-    topics = [c for c in COMMANDS if c != "help"]
-    # No argparse choices: a mistyped command gets a did-you-mean from the help command instead.
-    _complete_with(
-        parser.add_argument("topic", nargs="?", metavar="COMMAND", help=f"one of {', '.join(topics)}"),
-        lambda prefix, **_: [c for c in topics if c.startswith(prefix)],
-    )
-
-
-def _add_set(parser: argparse.ArgumentParser, prog: str, sweeps: bool) -> None:
-    sweep = " KEY=A,B or KEY=range(START,STOP,STEP) sweeps (quote a value holding a comma);" if sweeps else ""
-    _complete_with(
-        parser.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help=f"override a config value, e.g. --set optimizer.lr=3e-4;{sweep} one per key; keys: {prog} keys",
-        ),
-        _complete_keys,
-    )
-
-
-def _add_runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run directories live (default: runs)"
-    )
-
-
-_ARGUMENTS = {
-    "train": _add_train_arguments,
-    "validate": _add_validate_arguments,
-    "keys": _add_keys_arguments,
-    "list": _add_list_arguments,
-    "compare": _add_compare_arguments,
-    "eval": _add_eval_arguments,
-    "predict": _add_predict_arguments,
-    "probe": _add_probe_arguments,
-    "help": _add_help_arguments,
-}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return value
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers like 1,2,3, got {text!r}") from None
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"a seed is repeated in {text!r}")
-    return seeds
-
-
-def _complete_with(action: argparse.Action, completer: Callable[..., list[str]]) -> None:
-    """Attach an argcomplete completer: argcomplete reads the action's `completer` attribute, which
-    argparse does not declare."""
-    action.completer = completer  # type: ignore[attr-defined]
-
-
-def _complete_runs(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    """`latest` and the run ids under --runs-dir, for shell completion."""
-    from latentrun.runs import run_files
-
-    runs_dir = getattr(parsed_args, "runs_dir", None) or Path("runs")
-    ids = [run_files.LATEST, *(path.name for path in run_files.run_dirs(runs_dir))]
-    return [run for run in ids if run.startswith(prefix)]
-
-
-def _complete_keys(prefix: str, **_: Any) -> list[str]:
-    """`KEY=` for every config key, for shell completion of --set and --where."""
-    from latentrun.core import keys
-
-    return [f"{key.key}=" for key in keys.schema_keys() if key.key.startswith(prefix)]
-
-
-def _complete_columns(prefix: str, **_: Any) -> list[str]:
-    """Config keys for `--columns KEY,KEY`: the key after the last comma, with no `=`."""
-    from latentrun.core import keys
-
-    given, comma, last = prefix.rpartition(",")
-    return [f"{given}{comma}{key.key}" for key in keys.schema_keys() if key.key.startswith(last)]
+def parse_args(parser: argparse.ArgumentParser, args: Sequence[str]) -> argparse.Namespace:
+    """`args` parsed by `parser`, with `train` implied where the first word names no command."""
+    return parser.parse_args(_with_command(parser, list(args)))
 
 
 def _with_command(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
@@ -477,11 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         _autocomplete(parser)
-        options = parser.parse_args(_with_command(parser, args))
+        options = parse_args(parser, args)
         if options.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return dispatch(parser, options)
+        return _run(parser, options)
     except BrokenPipeError:
         _close_quietly()  # `list --json | head -1`: the reader had enough; that is no failure
         return EXIT_OK
@@ -500,6 +245,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _report(error)
         return status
+
+
+def _run(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    """The parsed command run; arguments that cannot go together are its usage error, as argparse's own."""
+    try:
+        return COMMANDS[options.command].run(options)
+    except UsageError as error:
+        _subparser(parser, options.command).error(str(error))
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one command, for its own help and its own usage errors."""
+    for action in parser._actions:  # noqa: SLF001  (argparse keeps its subparsers only there)
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise AssertionError("no commands")
 
 
 def _known_status(error: Exception) -> int | None:
@@ -527,12 +289,3 @@ def _close_quietly() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is no real file (captured by a test): nothing to flush
         pass
-
-
-def _command_parser(command: str) -> argparse.ArgumentParser:
-    """The subparser of one command (tests pin each command's flags through it)."""
-    return subparser(build_parser(), command)
-
-
-def _train_parser() -> argparse.ArgumentParser:
-    return _command_parser("train")

@@ -1,6 +1,7 @@
 """The command line itself: subcommands, usage, a fast start (no torch for the light commands),
 typos, the program's name, and a closed pipe."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from latentrun import __version__, cli, commands
+from latentrun.commands import arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "experiments" / "smoke.yaml")
@@ -50,10 +52,10 @@ def test_a_mistyped_command_gets_the_closest_one(capsys):
 def test_train_is_implied_and_can_be_named(tmp_path, capsys):
     """The contract: `run.py EXP.yaml` trains; `run.py train EXP.yaml` is the same command."""
     parser = cli.build_parser("latentrun")
-    implied = parser.parse_args(cli._with_command(parser, [SMOKE, "--stop-at", "3"]))
+    implied = cli.parse_args(parser, [SMOKE, "--stop-at", "3"])
     named = parser.parse_args(["train", SMOKE, "--stop-at", "3"])
     assert implied == named and implied.command == "train"
-    resume = parser.parse_args(cli._with_command(parser, ["--resume", "latest"]))
+    resume = cli.parse_args(parser, ["--resume", "latest"])
     assert resume.command == "train" and resume.resume == "latest"
 
 
@@ -194,3 +196,81 @@ def test_shell_completion_of_the_readmes_main_form(tmp_path):
     assert complete("run.py list --columns optimizer.l", tmp_path) == ["optimizer.lr"]
     assert "model.d_model,optimizer.lr" in complete("run.py list --columns model.d_model,optimizer.l", tmp_path)
     assert {"validate", "keys", "list"} <= set(complete("run.py ", tmp_path))  # the commands, as before
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([SMOKE, "--stop-at", "0"], "train: error: argument --stop-at: expected a positive step number, got '0'"),
+        ([SMOKE, "--stop-at", "x"], "train: error: argument --stop-at: expected a positive step number, got 'x'"),
+        (
+            ["eval", "no-such-run", "--max-digits", "10"],
+            "eval: error: argument --max-digits: expected a number of digits from 1 to 9, got '10'",
+        ),
+        (
+            ["eval", "no-such-run", "--samples", "0"],
+            "eval: error: argument --samples: expected a positive whole number",
+        ),
+    ],
+)
+def test_a_bad_value_is_refused_as_it_is_parsed(args, message, capsys):
+    """Argument types: the value is the command's usage error before anything runs (the run named
+    does not exist, yet the value is what is reported)."""
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and message in err, err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([SMOKE, "--force"], "train: error: --force only applies to --resume"),
+        ([SMOKE, "--launch", "X"], "train: error: --launch ID goes with --resume (list --launch ID and compare"),
+        (["--resume"], "train: error: --resume needs a RUN (or --launch ID)"),
+        (["--resume", "x", "--jobs", "2"], "train: error: --jobs launches runs in parallel; --resume continues one"),
+        (["compare", "--runs-dir", "RUNS"], "compare: error: give runs to compare, or --launch ID"),
+        (["help", "nosuch"], "help: error: unknown command 'nosuch'; one of train, validate, keys, list, compare"),
+    ],
+)
+def test_arguments_that_cannot_go_together_are_the_commands_usage_error(tmp_path, args, message, capsys):
+    """Checked by the command itself, said through its own usage as argparse says its errors."""
+    args = [str(tmp_path) if a == "RUNS" else a for a in args]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    usage = f"usage: latentrun {args[0] if args[0] in cli.COMMANDS else 'train'} "
+    assert err.startswith(usage) and message in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    "parse,text,expected",
+    [
+        (arguments.step_number, "40", 40),
+        (arguments.positive_int, "1", 1),
+        (arguments.operand_digits, "9", 9),
+        (arguments.operand_digits, "1", 1),
+        (arguments.fraction, "0.5", 0.5),
+        (arguments.seeds, "3,1,2", [3, 1, 2]),
+    ],
+)
+def test_argument_types_take_what_is_in_range(parse, text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "parse,text",
+    [
+        (arguments.step_number, "0"),
+        (arguments.step_number, "-1"),
+        (arguments.step_number, "1.5"),
+        (arguments.positive_int, "0"),
+        (arguments.operand_digits, "0"),
+        (arguments.operand_digits, "10"),
+        (arguments.fraction, "1.01"),
+        (arguments.fraction, "x"),
+        (arguments.seeds, "1,1"),
+        (arguments.seeds, "1,a"),
+    ],
+)
+def test_argument_types_refuse_what_is_not(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text).replace(".", r"\.")):
+        parse(text)

@@ -96,7 +96,7 @@ def test_the_pages_show_commands():
 def test_every_shown_command_parses(place, arguments):
     parser = cli.build_parser("latentrun")
     try:
-        options = parser.parse_args(cli._with_command(parser, list(arguments)))
+        options = cli.parse_args(parser, arguments)
     except SystemExit as exit_request:
         assert exit_request.code == 0, f"{place}: {' '.join(arguments)} does not parse"
         return

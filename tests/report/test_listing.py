@@ -1,6 +1,7 @@
 """`list` on fabricated run directories: sorting, limits, status from lock and pid, details."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -210,16 +211,20 @@ def test_cli_list_empty(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == []
 
 
-def test_the_contract_flags_are_there():
+def test_the_contract_flags_are_there(capsys):
     """ARCHITECTURE.md's command line: list [--runs-dir DIR] [--sort date|step|loss|acc] [--limit N] [--id ID]."""
     from latentrun import cli
 
-    options = {o for action in cli._command_parser("list")._actions for o in action.option_strings}
+    def flags(command: str) -> set[str]:  # the options in the usage block of the command's --help
+        assert main([command, "--help"]) == 0
+        return set(re.findall(r"--[a-z][a-z-]*", capsys.readouterr().out.split("\n\n")[0]))
+
+    options = flags("list")
     assert {"--runs-dir", "--sort", "--limit", "--id", "--json"} <= options
     assert listing.SORTS == ("date", "step", "loss", "acc")
-    parsed = cli._command_parser("compare").parse_args(["a", "b", "c"])
+    parsed = cli.build_parser().parse_args(["compare", "a", "b", "c"])
     assert parsed.runs == ["a", "b", "c"]
-    train = {o for action in cli._train_parser()._actions for o in action.option_strings}
+    train = flags("train")
     assert {"--resume", "--set", "--runs-dir", "--stop-at", "--force", "--jobs", "--seeds"} <= train
 
 
