@@ -2,9 +2,10 @@
 """Command line: parse arguments, call into the package, turn known errors into exit statuses.
 
 Exit statuses (contract): 0 success, 2 bad config or usage, 1 runtime failure, 130 interrupted
-after a clean checkpoint. Only the error types below are user mistakes; anything else is a bug
-and keeps its traceback. Nothing here imports torch: the commands that need it import it when they
-run, so `--help`, `validate`, `keys` and `list` start in a fraction of a second.
+after a clean checkpoint. Only the named errors of core.errors are user mistakes or runtime
+failures; anything else is a bug and keeps its traceback. Nothing here imports torch: the commands
+that need it import it when they run, so `--help`, `validate`, `keys` and `list` start in a
+fraction of a second.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from latentrun.commands import UsageError, configs, program_name, runs, train, t
 from latentrun.commands.arguments import complete_with
 from latentrun.commands.runs import LIST_SORTS
 from latentrun.commands.trained import PROBE_POSITIONS, PROBE_TARGETS
+from latentrun.core.errors import RUNTIME_ERRORS, USAGE_ERRORS
 from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = [
@@ -109,22 +111,6 @@ COMMANDS = {
     "help": Command("help on PROG or one of its commands", _add_help_arguments, _help),
 }
 _GLOBAL_FLAGS = ("-h", "--help", "--version")
-
-# Error types that mean a user mistake (exit 2) or a runtime failure (exit 1), by module. An error is
-# only checked against the classes of modules already imported: one that never loaded cannot have
-# raised, and importing it just to name its class would cost the light commands torch's start-up.
-_USAGE_ERRORS = (
-    ("latentrun.config", "ConfigError"),
-    ("latentrun.runs.run_files", "RunError"),
-    ("latentrun.task.multiplication", "ProblemError"),
-    ("latentrun.task.problems", "ProblemFileError"),
-    ("latentrun.report.probe", "ProbeError"),
-)
-_RUNTIME_ERRORS = (
-    ("latentrun.train.checkpoints_protocol", "CheckpointError"),
-    ("latentrun.train.distributed", "PeerError"),
-    ("latentrun.train.stability", "TrainingDiverged"),
-)
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -265,12 +251,11 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 
 
 def _known_status(error: Exception) -> int | None:
-    """EXIT_USAGE or EXIT_FAILURE for the known error types, None for anything else (a bug)."""
-    for status, known in ((EXIT_USAGE, _USAGE_ERRORS), (EXIT_FAILURE, _RUNTIME_ERRORS)):
-        for module, name in known:
-            loaded = sys.modules.get(module)
-            if loaded is not None and isinstance(error, getattr(loaded, name)):
-                return status
+    """EXIT_USAGE or EXIT_FAILURE for the named errors, None for anything else (a bug)."""
+    if isinstance(error, USAGE_ERRORS):
+        return EXIT_USAGE
+    if isinstance(error, RUNTIME_ERRORS):
+        return EXIT_FAILURE
     return None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from latentrun.commands import UsageError, configure_console_logging
 from latentrun.commands.arguments import add_runs_dir, complete_runs, complete_with, operand_digits, positive_int
+from latentrun.core.errors import ProblemError
 from latentrun.core.status import EXIT_OK
 
 # probe_targets.TARGETS and probe_states.POSITION_CLASSES, written out so that building the parser
@@ -145,7 +146,6 @@ def predict(options: argparse.Namespace) -> int:
 def _read_problems(given: list[str], file: Path | None) -> list[str]:
     """The problems of the command line, `-` replaced by stdin's lines and --file's lines after them:
     one problem per line, blank lines skipped; ProblemError when the file cannot be read."""
-    from latentrun.task.multiplication import ProblemError
 
     def lines(text: str) -> list[str]:
         return [line.strip() for line in text.splitlines() if line.strip()]
