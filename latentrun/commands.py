@@ -13,19 +13,10 @@ from typing import Any
 
 from latentrun.core import status as run_status
 from latentrun.core.status import EXIT_OK
+from latentrun.core.text import program_name
 
 RESUME_LAUNCH = "\0launch"  # what a bare `--resume` parses to: the runs come from --launch ID
 _DEFAULT_RUNS_DIR = Path("runs")
-
-
-def program_name() -> str:
-    """How the user started latentrun, for usage lines and suggested commands."""
-    path = Path(sys.argv[0])
-    if path.name == "run.py":
-        return "python run.py"
-    if path.name == "__main__.py" and path.parent.name == "latentrun":
-        return "python -m latentrun"
-    return "latentrun"
 
 
 def dispatch(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
