@@ -49,23 +49,9 @@ def plan(
     """One Job per (experiment, point of the sweep, seed), every config validated first: ConfigError
     lists every problem of every file and point at once, so a typo in the fifth file does not surface
     after four runs are done."""
-    problems: list[str] = []
     axes = sweep.parse(overrides)  # a repeated key, a bad list or range: refused before anything else
-    if seeds and any(axis.key == "seed" for axis in axes):
-        problems.append("--seeds and --set seed=...: give the seeds one way")
-    paths = [str(Path(text).resolve()) for text in experiments]
-    problems += [
-        f"{text}: given twice; use --seeds for repeated runs"
-        for i, text in enumerate(experiments)
-        if paths[i] in paths[:i]
-    ]
-    if problems:
-        raise ConfigError(problems)
-    size = len(experiments) * len(seeds or [None]) * math.prod(len(axis.values) for axis in axes)
-    if size > sweep.MAX_POINTS:  # before a config is read: the cap is what keeps planning quick
-        raise ConfigError(
-            [f"the launch has {size:,} runs (files x sweep points x seeds); at most {sweep.MAX_POINTS:,}"]
-        )
+    _check_request(experiments, seeds, axes)
+    problems: list[str] = []
     swept = [axis.key for axis in axes if axis.swept]
     seed_choices: list[int | None] = list(seeds) if seeds else [None]
     combos = [
@@ -100,6 +86,27 @@ def plan(
     if problems:
         raise ConfigError(problems)
     return planned
+
+
+def _check_request(experiments: Sequence[str], seeds: Sequence[int] | None, axes: Sequence[sweep.Axis]) -> None:
+    """ConfigError for a launch asked for badly (seeds given two ways, a file twice, too many points),
+    before a config is read: the cap is what keeps planning quick."""
+    problems: list[str] = []
+    if seeds and any(axis.key == "seed" for axis in axes):
+        problems.append("--seeds and --set seed=...: give the seeds one way")
+    paths = [str(Path(text).resolve()) for text in experiments]
+    problems += [
+        f"{text}: given twice; use --seeds for repeated runs"
+        for i, text in enumerate(experiments)
+        if paths[i] in paths[:i]
+    ]
+    if problems:
+        raise ConfigError(problems)
+    size = len(experiments) * len(seeds or [None]) * math.prod(len(axis.values) for axis in axes)
+    if size > sweep.MAX_POINTS:
+        raise ConfigError(
+            [f"the launch has {size:,} runs (files x sweep points x seeds); at most {sweep.MAX_POINTS:,}"]
+        )
 
 
 def _check_device(name: str) -> None:

@@ -10,6 +10,7 @@ instead: processes on this machine, all started at once, to try a SLURM launch w
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
@@ -56,12 +57,32 @@ def split_parameters(parameters: dict[str, Any] | None) -> tuple[str, dict[str, 
         raise runs.RunError(f"--slurm cluster={cluster}: unknown cluster; one of {', '.join(CLUSTERS)}")
     submitit = _import_submitit()
     with tempfile.TemporaryDirectory(prefix="latentrun-submitit-") as folder:
-        try:  # the local executor checks names and types as the SLURM one does, and needs no cluster
-            submitit.AutoExecutor(folder=folder, cluster="local").update_parameters(**given)
-        except (AssertionError, NameError, TypeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise runs.RunError(f"--slurm: {first} (see submitit's AutoExecutor parameters)") from None
+        # The local executor checks names and types as the SLURM one does, and needs no cluster.
+        executor = submitit.AutoExecutor(folder=folder, cluster="local")
+        for key, value in given.items():
+            try:
+                executor.update_parameters(**{key: value})
+            except NameError:
+                raise runs.RunError(f"--slurm {key}={value}: {_unknown(submitit, key)}") from None
+            except (AssertionError, TypeError, ValueError) as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise runs.RunError(f"--slurm {key}={value}: {reason}") from None
     return cluster, given
+
+
+def _unknown(submitit: Any, key: str) -> str:
+    """Why submitit refused `key`, with the closest parameter it knows."""
+    try:  # submitit's own lists (what its error message prints), private but stable since 1.2
+        known = [*submitit.AutoExecutor._typed_parameters(), "cluster"]
+        known += [f"slurm_{name}" for name in submitit.SlurmExecutor._valid_parameters()]
+    except AttributeError:
+        known = []
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return (
+        "not a submitit parameter (shared ones: name, timeout_min, mem_gb, nodes, cpus_per_task, "
+        f"gpus_per_node, tasks_per_node; SLURM's own: slurm_partition, slurm_account, ...){hint}"
+    )
 
 
 def check_available(parameters: dict[str, Any] | None = None) -> Any:

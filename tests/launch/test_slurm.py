@@ -52,7 +52,11 @@ def test_slurm_options_need_the_slurm_launcher(tmp_path, capsys):
 def test_an_unknown_slurm_parameter_is_named_before_sbatch_is_looked_for(monkeypatch, tmp_path, capsys):
     """Issue 21: `--slurm bogus_param=3` reported "no sbatch" instead of the parameter."""
     monkeypatch.setattr(slurm.shutil, "which", lambda name: None)
-    for given, named in (("bogus_param=3", "bogus_param"), ("slurm_partitio=gpu", "slurm_partitio")):
+    for given, named in (
+        ("bogus_param=3", "--slurm bogus_param=3: not a submitit parameter"),
+        ("slurm_partitio=gpu", "did you mean slurm_partition?"),
+        ("timeout_min=abc", "--slurm timeout_min=abc: "),
+    ):
         assert main([SMOKE, "--seeds", "1", "--launcher", "slurm", "--slurm", given, "--runs-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert named in err and "no sbatch" not in err and "Traceback" not in err
