@@ -6,6 +6,7 @@ Every heavy import (torch, TensorBoard, matplotlib) happens inside the command t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -77,9 +78,8 @@ def _train(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     several = len(options.experiments) > 1 or options.seeds or sweep.is_sweep(axes) or options.launcher != "local"
     if several:
         from latentrun.launch import parallel
-        from latentrun.train import distributed
 
-        if distributed.context().world_size > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's own variable: a launcher needs no torch
             parser.error("several experiments, --seeds or a sweep launch separate runs; under torchrun give one")
         return parallel.launch(
             options.experiments,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from latentrun.cli import main
 from latentrun.launch import jobs, parallel
 from latentrun.launch.jobs import Job, Outcome, classify
 from latentrun.launch.supervisor import Supervisor
@@ -89,15 +90,28 @@ def test_a_launch_suggests_commands_in_the_programs_own_name(monkeypatch, capsys
     assert f"follow them with: {program} list --launch L1" in parallel.banner([JOB], 1, "L1", tmp_path)
 
 
-def test_planning_a_cpu_launch_imports_no_torch(tmp_path):
-    """Each launch paid a torch import in the launcher (1.5 s of CPU) only to check the device."""
-    code = (
-        "import sys; from pathlib import Path; from latentrun.launch import parallel; "
-        f"parallel.plan([{SMOKE!r}], [1, 2], [], Path({str(tmp_path)!r}), 1, None); "
-        "print('torch' in sys.modules)"
-    )
+def test_a_launcher_of_cpu_runs_imports_no_torch(tmp_path):
+    """Each launch paid a torch import in the launcher (1.5 s of CPU) only to check the device and
+    whether torchrun had started it; its runs import their own."""
+    code = f"""
+import sys
+from latentrun.cli import main
+from latentrun.launch import parallel
+from latentrun.launch.jobs import Outcome
+parallel._run_all = lambda planned, *args, **kwargs: [Outcome(job, "finished") for job in planned]
+assert main([{SMOKE!r}, "--seeds", "1,2", "--runs-dir", {str(tmp_path)!r}]) == 0
+print("torch" in sys.modules)
+"""
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.strip() == "False"
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_under_torchrun_a_launch_of_several_runs_is_refused(monkeypatch, tmp_path, capsys):
+    """The check asked a process group that a launcher never joins, so it never refused."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main([SMOKE, "--seeds", "1,2", "--runs-dir", str(tmp_path)]) == 2
+    assert "under torchrun give one" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_launch_modules_import_each_other_without_a_cycle():
