@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from latentrun import __version__
-from latentrun.commands import UsageError, configs, program_name, runs, train, trained
+from latentrun.commands import UsageError, configs, runs, train, trained
 from latentrun.commands.arguments import complete_with
 from latentrun.commands.runs import LIST_SORTS
 from latentrun.commands.trained import PROBE_POSITIONS, PROBE_TARGETS
 from latentrun.core.errors import RUNTIME_ERRORS, USAGE_ERRORS
 from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from latentrun.core.text import program_name
 
 __all__ = [
     "COMMANDS",

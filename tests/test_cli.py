@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from latentrun import __version__, cli, commands
+from latentrun import __version__, cli
 from latentrun.commands import arguments
+from latentrun.core import text
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "experiments" / "smoke.yaml")
@@ -80,7 +81,7 @@ def test_a_repeated_set_is_an_error_not_the_last_one_silently(capsys):
 )
 def test_usage_names_the_program_as_it_was_started(monkeypatch, capsys, argv0, expected):
     monkeypatch.setattr(sys, "argv", [argv0])
-    assert commands.program_name() == expected
+    assert text.program_name() == expected
     assert cli.main(["--help"]) == 0
     assert capsys.readouterr().out.startswith(f"usage: {expected} ")
 

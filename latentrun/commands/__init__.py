@@ -9,22 +9,11 @@ Every heavy import (torch, TensorBoard, matplotlib) happens inside the command t
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 class UsageError(Exception):
     """Arguments that parse one by one but cannot go together (`--force` without `--resume`, ...):
     cli says it through the command's own usage line and exits 2, as argparse does for its own."""
-
-
-def program_name() -> str:
-    """How the user started latentrun, for usage lines and suggested commands."""
-    path = Path(sys.argv[0])
-    if path.name == "run.py":
-        return "python run.py"
-    if path.name == "__main__.py" and path.parent.name == "latentrun":
-        return "python -m latentrun"
-    return "latentrun"
 
 
 def configure_console_logging(level: str = "INFO") -> None:

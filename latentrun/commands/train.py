@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from latentrun.commands import UsageError, configure_console_logging, program_name
+from latentrun.commands import UsageError, configure_console_logging
 from latentrun.commands.arguments import (
     DEFAULT_RUNS_DIR,
     add_runs_dir,
@@ -21,6 +22,7 @@ from latentrun.commands.arguments import (
 )
 from latentrun.core import status as run_status
 from latentrun.core.status import EXIT_OK
+from latentrun.core.text import program_name
 
 RESUME_LAUNCH = "\0launch"  # what a bare `--resume` parses to: the runs come from --launch ID
 
@@ -116,9 +118,8 @@ def _check_new_runs(options: argparse.Namespace) -> None:
 def _launch(options: argparse.Namespace) -> int:
     """Several runs, each its own process (or SLURM job), all tagged with one launch id."""
     from latentrun.launch import parallel
-    from latentrun.train import distributed
 
-    if distributed.context().world_size > 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's own variable: a launcher needs no torch
         raise UsageError("several experiments, --seeds or a sweep launch separate runs; under torchrun give one")
     return parallel.launch(
         options.experiments,

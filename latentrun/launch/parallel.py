@@ -22,8 +22,8 @@ from joblib import Parallel, delayed
 
 from latentrun import config as config_module
 from latentrun.config import ConfigError, sweep
-from latentrun.config.build import resolve_device
 from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
+from latentrun.core.text import plural, program_name
 from latentrun.launch import record, relaunch
 from latentrun.launch.jobs import FAILED, Job, Outcome
 from latentrun.launch.supervisor import Supervisor
@@ -49,23 +49,9 @@ def plan(
     """One Job per (experiment, point of the sweep, seed), every config validated first: ConfigError
     lists every problem of every file and point at once, so a typo in the fifth file does not surface
     after four runs are done."""
-    problems: list[str] = []
     axes = sweep.parse(overrides)  # a repeated key, a bad list or range: refused before anything else
-    if seeds and any(axis.key == "seed" for axis in axes):
-        problems.append("--seeds and --set seed=...: give the seeds one way")
-    paths = [str(Path(text).resolve()) for text in experiments]
-    problems += [
-        f"{text}: given twice; use --seeds for repeated runs"
-        for i, text in enumerate(experiments)
-        if paths[i] in paths[:i]
-    ]
-    if problems:
-        raise ConfigError(problems)
-    size = len(experiments) * len(seeds or [None]) * math.prod(len(axis.values) for axis in axes)
-    if size > sweep.MAX_POINTS:  # before a config is read: the cap is what keeps planning quick
-        raise ConfigError(
-            [f"the launch has {size:,} runs (files x sweep points x seeds); at most {sweep.MAX_POINTS:,}"]
-        )
+    _check_request(experiments, seeds, axes)
+    problems: list[str] = []
     swept = [axis.key for axis in axes if axis.swept]
     seed_choices: list[int | None] = list(seeds) if seeds else [None]
     combos = [
@@ -77,13 +63,15 @@ def plan(
         run_overrides = [*point, *([f"seed={seed}"] if seed is not None else [])]
         try:
             resolved = config_module.load(experiment, run_overrides)
-            resolve_device(resolved["train"]["device"])
+            _check_device(resolved["train"]["device"])
         except ConfigError as error:
             problems += [p for p in error.problems if p not in problems]
             continue
-        if split_threads and resolved["train"]["num_threads"] == 0:  # split the cores; an explicit count is kept
+        run_threads = resolved["train"]["num_threads"] or None  # 0: torch's default
+        if split_threads and run_threads is None:  # split the cores; an explicit count is kept
             run_overrides = [text for text in run_overrides if not text.startswith("train.num_threads=")]
             run_overrides.append(f"train.num_threads={threads}")
+            run_threads = threads
         args = [experiment, *(arg for text in run_overrides for arg in ("--set", text)), "--runs-dir", str(runs_dir)]
         if stop_at is not None:
             args += ["--stop-at", str(stop_at)]
@@ -92,10 +80,43 @@ def plan(
             [resolved["experiment"], *(f"{key}={values[key]}" for key in swept)]
             + ([f"seed={seed}"] if seed is not None else [])
         )
-        planned.append(Job(index, label, tuple(args), overrides=tuple(run_overrides), experiment=experiment))
+        planned.append(
+            Job(index, label, tuple(args), overrides=tuple(run_overrides), experiment=experiment, threads=run_threads)
+        )
     if problems:
         raise ConfigError(problems)
     return planned
+
+
+def _check_request(experiments: Sequence[str], seeds: Sequence[int] | None, axes: Sequence[sweep.Axis]) -> None:
+    """ConfigError for a launch asked for badly (seeds given two ways, a file twice, too many points),
+    before a config is read: the cap is what keeps planning quick."""
+    problems: list[str] = []
+    if seeds and any(axis.key == "seed" for axis in axes):
+        problems.append("--seeds and --set seed=...: give the seeds one way")
+    paths = [str(Path(text).resolve()) for text in experiments]
+    problems += [
+        f"{text}: given twice; use --seeds for repeated runs"
+        for i, text in enumerate(experiments)
+        if paths[i] in paths[:i]
+    ]
+    if problems:
+        raise ConfigError(problems)
+    size = len(experiments) * len(seeds or [None]) * math.prod(len(axis.values) for axis in axes)
+    if size > sweep.MAX_POINTS:
+        raise ConfigError(
+            [f"the launch has {size:,} runs (files x sweep points x seeds); at most {sweep.MAX_POINTS:,}"]
+        )
+
+
+def _check_device(name: str) -> None:
+    """ConfigError when the device a point asks for is not here. Only cuda and mps can be missing, and
+    only they need torch imported to ask: a launch of CPU runs spares its launcher that import
+    (about 1.5 s of CPU, more under load) on top of every run's own."""
+    if name in ("cuda", "mps"):
+        from latentrun.config.build import resolve_device
+
+        resolve_device(name)
 
 
 def launch(
@@ -117,7 +138,7 @@ def launch(
     if launcher == "slurm":  # before anything is written
         from latentrun.launch import slurm
 
-        slurm.check_available()
+        slurm.check_available(launcher_options)
     launch_id = record.new_launch_id()
     axes = sweep.parse(overrides)
     document: dict[str, Any] = {
@@ -138,7 +159,7 @@ def launch(
     }
     with record.hold_launch(runs_dir, launch_id):
         path = record.write_record(runs_dir, launch_id, document)
-        print(f"launch {launch_id}: {len(planned)} runs, recorded in {path}", file=sys.stderr)
+        print(f"launch {launch_id}: {plural(len(planned), 'run')}, recorded in {path}", file=sys.stderr)
         outcomes = _run_all(planned, runs_dir, launch_id, jobs, launcher, launcher_options)
         _record_outcomes(runs_dir, document, outcomes)
     return _finish(outcomes, runs_dir, launch_id)
@@ -168,7 +189,7 @@ def resume_launch(
             what = "finished" if not damaged else "finished or damaged"
             print(f"launch {launch_id}: all {len(document['jobs'])} runs {what}; nothing to resume", file=sys.stderr)
             return _finish(damaged, runs_dir, launch_id) if damaged else EXIT_OK
-        print(f"launch {launch_id}: {len(todo)} of {len(document['jobs'])} runs to go on", file=sys.stderr)
+        print(f"launch {launch_id}: {len(todo)} of {plural(len(document['jobs']), 'run')} to go on", file=sys.stderr)
         outcomes = _run_all(todo, runs_dir, launch_id, jobs, launcher, launcher_options)
         _record_outcomes(runs_dir, document, damaged + outcomes)
     return _finish(damaged + outcomes, runs_dir, launch_id)
@@ -197,11 +218,7 @@ def _run_all(
 
         return slurm.run_jobs(planned, runs_dir, launch_id, report=_report_end, parameters=launcher_options)
     n_jobs = min(jobs, len(planned))
-    print(
-        f"launching {len(planned)} runs, {n_jobs} at a time, each with {max(1, cores() // n_jobs)} of {cores()} cores; "
-        f"follow them with: python run.py list --launch {launch_id} --runs-dir {runs_dir}",
-        file=sys.stderr,
-    )
+    print(banner(planned, n_jobs, launch_id, runs_dir), file=sys.stderr)
     supervisor = Supervisor(runs_dir, launch_id, len(planned))
     outcomes: dict[int, Outcome] = {}
     previous = supervisor.install_signal_handlers()
@@ -218,6 +235,24 @@ def _run_all(
     return [outcomes[job.index] for job in planned]
 
 
+def banner(planned: Sequence[Job], n_jobs: int, launch_id: str, runs_dir: Path) -> str:
+    """The line a local launch starts with: how many runs, how many at a time, the threads each
+    really uses (the split of the cores, or the count a config or --set fixed), and how to follow."""
+    counts = sorted({job.threads for job in planned if job.threads is not None})
+    if not counts:
+        threads = "each with the threads its config sets"
+    elif len(counts) == 1:
+        threads = f"each with {plural(counts[0], 'thread')}"
+    else:
+        threads = f"each with {counts[0]} to {counts[-1]} threads"
+    if len(counts) < len({job.threads for job in planned}):
+        threads += " (resumed runs: as their config sets)"
+    return (
+        f"launching {plural(len(planned), 'run')}, {n_jobs} at a time, {threads} on {plural(cores(), 'core')}; "
+        f"follow them with: {program_name()} list --launch {launch_id} --runs-dir {runs_dir}"
+    )
+
+
 def _report_end(outcome: Outcome) -> None:
     print(format_outcome(outcome), flush=True)
 
@@ -229,11 +264,12 @@ def _finish(ordered: list[Outcome], runs_dir: Path, launch_id: str) -> int:
     counts: dict[str, int] = {}
     for outcome in ordered:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    print(f"{len(ordered)} runs: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
+    print(f"{plural(len(ordered), 'run')}: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
     where = "" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"
-    next_steps = f"python run.py list --launch {launch_id}{where}, python run.py compare --launch {launch_id}{where}"
+    program = program_name()
+    next_steps = f"{program} list --launch {launch_id}{where}, {program} compare --launch {launch_id}{where}"
     if any(outcome.status not in ("finished",) for outcome in ordered):
-        next_steps += f", python run.py --resume --launch {launch_id}{where}"
+        next_steps += f", {program} --resume --launch {launch_id}{where}"
     print(f"next: {next_steps}", file=sys.stderr)
     if any(outcome.status in FAILED for outcome in ordered):
         return EXIT_FAILURE

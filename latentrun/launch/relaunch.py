@@ -47,7 +47,16 @@ def plan(
                 continue
             own = replace_overrides(entry["overrides"], overrides)
             args = [entry["experiment"], *(a for t in own for a in ("--set", t)), "--runs-dir", str(runs_dir), *stop]
-            todo.append(Job(index, label, tuple(args), overrides=tuple(own), experiment=entry["experiment"]))
+            todo.append(
+                Job(
+                    index,
+                    label,
+                    tuple(args),
+                    overrides=tuple(own),
+                    experiment=entry["experiment"],
+                    threads=_threads(own),
+                )
+            )
             continue
         status = listing.summarize(run_dir)["status"]
         if status == "finished":
@@ -65,6 +74,16 @@ def replace_overrides(own: Sequence[str], given: Sequence[str]) -> list[str]:
     resume's `--set train.max_steps=200` wins over the launch's own max_steps."""
     keys = {text.partition("=")[0].strip() for text in given}
     return [text for text in own if text.partition("=")[0].strip() not in keys] + list(given)
+
+
+def _threads(overrides: Sequence[str]) -> int | None:
+    """The thread count a point's `--set` texts fix (the launch's split of the cores, or the user's
+    own), None when they leave it to the config file."""
+    for text in overrides:
+        key, _, value = text.partition("=")
+        if key.strip() == "train.num_threads" and value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return None
 
 
 def _damaged_run(runs_dir: Path, launch_id: str, entry: dict[str, Any]) -> tuple[Path, str] | None:

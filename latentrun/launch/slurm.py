@@ -1,29 +1,32 @@
 """`--launcher slurm`: the runs of a launch handed to a SLURM cluster through submitit, one job each.
 
 Each job runs the ordinary single-run command (`python -m latentrun EXP.yaml --set ...` or
-`--resume RUN_DIR`) on its node, exactly as the local launcher's child processes do, so a run's
-meta.json, checkpoints and exit statuses mean the same wherever it trained. submitit is an optional
-extra (`pip install -e '.[slurm]'`); its local executor runs the same jobs as processes on this
-machine, which is how the tests exercise this module.
+`--resume RUN_DIR`) on its node, exactly as the local launcher's child processes do, and its end is
+classified by the same rule (`jobs.classify`), so a run's meta.json, checkpoints, exit statuses and
+outcome mean the same wherever it trained. submitit is an optional extra
+(`pip install -e '.[slurm]'`). `--slurm cluster=local` hands the jobs to submitit's local executor
+instead: processes on this machine, all started at once, to try a SLURM launch without a cluster.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from latentrun.core.status import EXIT_INTERRUPTED, EXIT_OK
 from latentrun.launch import record
+from latentrun.launch.jobs import TAIL_LINES, Job, Outcome, child_command, child_env, classify
 from latentrun.report import listing
 from latentrun.runs import run_files as runs
 
-CLUSTER = "slurm"  # submitit's name for where jobs go; the tests set "local"
-_TAIL_LINES = 10
+CLUSTER = "slurm"  # where jobs go unless `--slurm cluster=...` says otherwise
+CLUSTERS = ("slurm", "local")  # submitit's debug executor runs jobs inside the launcher: not offered
 
 
 def run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
@@ -32,7 +35,7 @@ def run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
     Returned rather than raised (as submitit's CommandFunction would) because 130, a clean stop
     after a signal, is an outcome the launcher reports, not a failure."""
     process = subprocess.run(
-        [sys.executable, "-m", "latentrun", *args],
+        child_command(args),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -41,46 +44,86 @@ def run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, str]:
         errors="replace",
     )
     lines = [line for line in process.stdout.splitlines() if line.strip()]
-    return process.returncode, "\n".join(lines[-_TAIL_LINES:])
+    return process.returncode, "\n".join(lines[-TAIL_LINES:])
 
 
-def check_available() -> Any:
-    """submitit, once it is known that jobs can be submitted from here; RunError saying why not."""
+def split_parameters(parameters: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """(cluster, submitit parameters) from the `--slurm KEY=VALUE` flags, every parameter checked
+    against submitit's own list first, so that a misspelt one is named (RunError) wherever the
+    launch was started, not hidden behind "no sbatch"."""
+    given = dict(parameters or {})
+    cluster = given.pop("cluster", CLUSTER)
+    if cluster not in CLUSTERS:
+        raise runs.RunError(f"--slurm cluster={cluster}: unknown cluster; one of {', '.join(CLUSTERS)}")
+    submitit = _import_submitit()
+    with tempfile.TemporaryDirectory(prefix="latentrun-submitit-") as folder:
+        # The local executor checks names and types as the SLURM one does, and needs no cluster.
+        executor = submitit.AutoExecutor(folder=folder, cluster="local")
+        for key, value in given.items():
+            try:
+                executor.update_parameters(**{key: value})
+            except NameError:
+                raise runs.RunError(f"--slurm {key}={value}: {_unknown(submitit, key)}") from None
+            except (AssertionError, TypeError, ValueError) as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise runs.RunError(f"--slurm {key}={value}: {reason}") from None
+    return cluster, given
+
+
+def _unknown(submitit: Any, key: str) -> str:
+    """Why submitit refused `key`, with the closest parameter it knows."""
+    try:  # submitit's own lists (what its error message prints), private but stable since 1.2
+        known = [*submitit.AutoExecutor._typed_parameters(), "cluster"]
+        known += [f"slurm_{name}" for name in submitit.SlurmExecutor._valid_parameters()]
+    except AttributeError:
+        known = []
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return (
+        "not a submitit parameter (shared ones: name, timeout_min, mem_gb, nodes, cpus_per_task, "
+        f"gpus_per_node, tasks_per_node; SLURM's own: slurm_partition, slurm_account, ...){hint}"
+    )
+
+
+def check_available(parameters: dict[str, Any] | None = None) -> Any:
+    """submitit, once the parameters are known good and jobs can be submitted from here; RunError
+    saying why not."""
+    cluster, _ = split_parameters(parameters)
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise runs.RunError(
+            "--launcher slurm: no sbatch on PATH; launch from a SLURM login node "
+            "(or try it on this machine with --slurm cluster=local)"
+        )
+    return _import_submitit()
+
+
+def _import_submitit() -> Any:
     try:
         import submitit
     except ImportError:
         raise runs.RunError("--launcher slurm needs submitit: pip install -e '.[slurm]'") from None
-    if CLUSTER == "slurm" and shutil.which("sbatch") is None:
-        raise runs.RunError("--launcher slurm: no sbatch on PATH; launch from a SLURM login node")
     return submitit
 
 
 def run_jobs(
-    planned: Sequence[Any],
+    planned: Sequence[Job],
     runs_dir: Path,
     launch_id: str,
-    report: Callable[[Any], None],
+    report: Callable[[Outcome], None],
     parameters: dict[str, Any] | None = None,
-) -> list[Any]:
+) -> list[Outcome]:
     """Submit one job per planned run, wait for them all, and return their Outcomes in plan order."""
-    from latentrun.launch.jobs import Outcome
-
-    submitit = check_available()
+    submitit = check_available(parameters)
+    cluster, given = split_parameters(parameters)
     folder = runs_dir / record.LAUNCHES_DIR / launch_id / "submitit"
-    executor = submitit.AutoExecutor(folder=folder, cluster=CLUSTER)
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     try:
-        executor.update_parameters(name=f"latentrun-{launch_id}", **(parameters or {}))
-    except (TypeError, ValueError) as error:
+        executor.update_parameters(name=f"latentrun-{launch_id}", **given)
+    except (AssertionError, NameError, TypeError, ValueError) as error:
         raise runs.RunError(f"--launcher slurm: {error}") from None
-    package_root = str(Path(__file__).resolve().parents[2])
-    base_env = {
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    }
     submitted = []
     for job in planned:
-        env = {**base_env, **record.environment(launch_id, job.index)}
-        submitted.append((job, executor.submit(run_child, list(job.args), env)))
+        submitted.append((job, executor.submit(run_child, list(job.args), child_env(launch_id, job.index))))
         print(
             f"[{len(submitted)}/{len(planned)}] submitted {job.label} (job {submitted[-1][1].job_id})", file=sys.stderr
         )
@@ -95,12 +138,7 @@ def run_jobs(
                     str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__,
                 )
             run_dir = job.run_dir or record.launch_runs(runs_dir, launch_id).get(job.index)
-            run = listing.summarize(run_dir) if run_dir else {}
-            status = run.get("status") or ("interrupted" if returncode == EXIT_INTERRUPTED else "failed")
-            if returncode not in (EXIT_OK, EXIT_INTERRUPTED) and status not in ("crashed", "failed"):
-                status = "crashed"
-            message = f"exit {returncode}: {tail.splitlines()[-1] if tail else 'no output'}" if returncode else ""
-            outcomes[job.index] = Outcome(job, status, run, message, tail)
+            outcomes[job.index] = classify(job, returncode, listing.summarize(run_dir) if run_dir else {}, tail)
             report(outcomes[job.index])
     except KeyboardInterrupt:
         for _, handle in submitted:

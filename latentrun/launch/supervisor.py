@@ -19,16 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from latentrun.core.status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from latentrun.core.status import EXIT_USAGE
 from latentrun.launch import record
-from latentrun.launch.jobs import FAILED, Job, Outcome
+from latentrun.launch.jobs import STOPPING_SIGNALS, Job, Outcome, child_command, child_env, classify
 from latentrun.report import listing
 from latentrun.runs import lock
 from latentrun.runs import run_files as runs
 
-_TAIL_LINES = 10  # of a failed run's console output, shown at the end: where its traceback is
 _POLL_SECONDS = 0.5
-_STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Supervisor:
@@ -56,7 +54,7 @@ class Supervisor:
         log_path = logs / f"{job.index}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "latentrun", *job.args],
+                child_command(job.args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -75,18 +73,8 @@ class Supervisor:
         return self._outcome(job, process.pid, returncode, output)
 
     def _child_env(self, job: Job) -> dict[str, str]:
-        package_root = str(Path(__file__).resolve().parents[2])
-        tags = {}
-        if self.launch_id:
-            tags = record.environment(
-                self.launch_id, job.index, record.job_folder(self.runs_dir, self.launch_id, job.index)
-            )
-        return {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-            **tags,
-        }
+        claim = record.job_folder(self.runs_dir, self.launch_id, job.index) if self.launch_id else None
+        return {**os.environ, **child_env(self.launch_id, job.index, claim)}
 
     def _say_started(self, job: Job, what: str) -> None:
         with self.claim_lock:
@@ -134,24 +122,7 @@ class Supervisor:
     def _outcome(self, job: Job, pid: int, returncode: int, output: str) -> Outcome:
         run_dir = job.run_dir or self.noted.get(job.index) or self._claim_run_dir(pid)
         run = listing.summarize(run_dir) if run_dir else {}
-        lines = [line for line in output.splitlines() if line.strip()]
-        tail = "\n".join(lines[-_TAIL_LINES:])
-        stopped = self.cancelled.is_set() and -returncode in _STOPPING_SIGNALS
-        if returncode < 0:
-            message = f"{'stopped' if stopped else 'killed'} by {signal.Signals(-returncode).name}"
-        elif returncode != 0:
-            message = f"exit {returncode}: {lines[-1].strip() if lines else 'no output'}"
-        else:
-            message = ""
-        if stopped:  # the launch's own SIGINT/SIGTERM reached it before it could checkpoint: no failure
-            return Outcome(job, "interrupted", run, message, tail)
-        if run_dir is None:
-            status = "interrupted" if returncode == EXIT_INTERRUPTED else "failed" if returncode else "finished"
-            return Outcome(job, status, run, message or "no run directory was made", tail)
-        status = run["status"]
-        if returncode not in (EXIT_OK, EXIT_INTERRUPTED) and status not in FAILED:
-            status = "crashed"  # a nonzero exit is a failure whatever meta.json had time to say
-        return Outcome(job, status, run, message, tail)
+        return classify(job, returncode, run, output, cancelled=self.cancelled.is_set())
 
     def _claim_run_dir(self, pid: int) -> Path | None:
         """The run directory this launch's child `pid` created: a new one whose meta.json records it."""
@@ -188,7 +159,7 @@ class Supervisor:
                     "no more will start\n".encode(),
                 )
 
-        return {signum: signal.signal(signum, forward) for signum in _STOPPING_SIGNALS}
+        return {signum: signal.signal(signum, forward) for signum in STOPPING_SIGNALS}
 
     @staticmethod
     def restore_signal_handlers(previous: dict[int, Any]) -> None:

@@ -47,3 +47,34 @@ def test_slurm_options_need_the_slurm_launcher(tmp_path, capsys):
     for args in ([SMOKE, "--seeds", "1,2"], [SMOKE]):
         assert main([*args, "--slurm", "timeout_min=5", "--runs-dir", str(tmp_path)]) == 2
         assert "--slurm sets a parameter of --launcher slurm" in capsys.readouterr().err
+
+
+def test_an_unknown_slurm_parameter_is_named_before_sbatch_is_looked_for(monkeypatch, tmp_path, capsys):
+    """Issue 21: `--slurm bogus_param=3` reported "no sbatch" instead of the parameter."""
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: None)
+    for given, named in (
+        ("bogus_param=3", "--slurm bogus_param=3: not a submitit parameter"),
+        ("slurm_partitio=gpu", "did you mean slurm_partition?"),
+        ("timeout_min=abc", "--slurm timeout_min=abc: "),
+    ):
+        assert main([SMOKE, "--seeds", "1", "--launcher", "slurm", "--slurm", given, "--runs-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "no sbatch" not in err and "Traceback" not in err
+    assert main([SMOKE, "--launcher", "slurm", "--slurm", "cluster=moon", "--runs-dir", str(tmp_path)]) == 2
+    assert "--slurm cluster=moon: unknown cluster; one of slurm, local" in capsys.readouterr().err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_cluster_local_tries_a_slurm_launch_on_this_machine(monkeypatch, tmp_path, capsys):
+    """submitit's local executor from the command line: no sbatch, no cluster, the same launch."""
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: None)  # as on a laptop
+    runs_dir = tmp_path / "runs"
+    args = [SMOKE, "--set", "train.num_threads=1", "--stop-at", "2", "--runs-dir", str(runs_dir)]
+    assert main([*args, "--launcher", "slurm", "--slurm", "cluster=local", "--slurm", "timeout_min=10"]) == 0
+    captured = capsys.readouterr()
+    assert "[1/1] submitted smoke" in captured.err and captured.out.splitlines()[-1] == "1 run: 1 stopped"
+    [launch_dir] = (runs_dir / record.LAUNCHES_DIR).iterdir()
+    [run_dir] = record.launch_runs(runs_dir, launch_dir.name).values()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "stopped" and meta["step"] == 2
+    assert list((launch_dir / "submitit").glob("*_log.out"))
