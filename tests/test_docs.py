@@ -9,12 +9,12 @@ import shlex
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from latentrun import cli, config
 from latentrun.config import sweep
 from latentrun.report import listing
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Files a page tells the reader to make first (`cp experiments/latent_3digit.yaml experiments/mine.yaml`,
 # the trackers guide's smoke copy), validated as the file they copy.

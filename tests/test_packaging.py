@@ -8,12 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 import latentrun
 from latentrun.config import validator
 from latentrun.core import keys
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = sorted((ROOT / "schemas").glob("*.json"))
 
 

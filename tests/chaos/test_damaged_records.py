@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 import yaml
-from helpers import FAST, SMOKE, only_run, run_cli
+from helpers import FAST, only_run, run_cli
+from support import SMOKE
 
 from latentrun.launch import record
 from latentrun.runs import run_files

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT, SMOKE, run_cli
+from helpers import run_cli
+from support import ROOT, SMOKE
 
 from latentrun.launch import record
 from latentrun.runs import lock

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from helpers import ROOT, SMOKE
+from support import ROOT, SMOKE
 
 from latentrun.runs import run_files as runs
 

@@ -5,12 +5,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import EXPERIMENTS
 
 from latentrun import cli, config
 from latentrun.config import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = ROOT / "experiments"
 FAMILIES = sorted(EXPERIMENTS.glob("compare_*.yaml")) + sorted(EXPERIMENTS.glob("lengen_*.yaml"))
 ROOT_OF_FAMILIES = "compare_2digit_simple.yaml"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from support import SMOKE
 
 from latentrun import config
 from latentrun.config import ConfigError, reader
@@ -610,9 +611,8 @@ def test_latent_forcing_defaults_to_off_and_needs_supervised_recurrent_latents(t
 def test_a_flow_list_in_set_is_read_item_by_item(text, loggers):
     """Issue 22 item 16: the README allows overriding train.loggers, which --set refused as no scalar."""
     assert config.parse_override(text) == ("train.loggers", loggers)
-    smoke = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
     if loggers:
-        assert config.load(smoke, [text])["train"]["loggers"] == loggers
+        assert config.load(SMOKE, [text])["train"]["loggers"] == loggers
 
 
 def test_a_list_inside_a_list_in_set_is_refused():

@@ -1,25 +1,22 @@
 """The curriculum section: defaults, and the rule that only a chain model moves along a chain."""
 
-from pathlib import Path
-
 import pytest
+from support import SMOKE, SMOKE_CHAIN
 
 from latentrun import config
 from latentrun.config import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_curriculum_defaults_to_none_and_fills_each_entry():
-    assert config.load(ROOT / "experiments" / "smoke.yaml")["curriculum"] == {"name": "none"}
-    resolved = config.load(ROOT / "experiments" / "smoke_chain.yaml", ["curriculum.name=coconut"])
+    assert config.load(SMOKE)["curriculum"] == {"name": "none"}
+    resolved = config.load(SMOKE_CHAIN, ["curriculum.name=coconut"])
     assert resolved["curriculum"] == {
         "name": "coconut",
         "stage_steps": 1000,
         "thoughts_per_step": 1,
         "reset_optimizer": True,
     }
-    resolved = config.load(ROOT / "experiments" / "smoke_chain.yaml", ["curriculum.name=internalize"])
+    resolved = config.load(SMOKE_CHAIN, ["curriculum.name=internalize"])
     assert resolved["curriculum"] == {
         "name": "internalize",
         "stage_steps": 1000,
@@ -51,5 +48,5 @@ def test_a_curriculum_needs_the_chain_model(tmp_path):
 )
 def test_curriculum_keys_are_checked(override, problem):
     with pytest.raises(ConfigError) as error:
-        config.load(ROOT / "experiments" / "smoke_chain.yaml", ["curriculum.name=coconut", override])
+        config.load(SMOKE_CHAIN, ["curriculum.name=coconut", override])
     assert any(problem in line for line in error.value.problems), error.value.problems

@@ -1,9 +1,8 @@
 """Every shipped experiment validates, builds, and runs a forward and backward pass."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from support import EXPERIMENTS
 
 from latentrun import config
 from latentrun.config.build import build_components
@@ -14,12 +13,12 @@ from latentrun.train.schedules import TeacherForcing
 COMPARED = ("simple", "pause", "recurrent", "supervised", "cot", "coconut", "internalized")
 # Length generalization: one per method, trained on 1-3 digits with room for 5.
 LENGEN = ("simple", "supervised", "cot", "coconut", "internalized")
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml"))
+EXPERIMENT_FILES = sorted(EXPERIMENTS.glob("*.yaml"))
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/experiment.schema.json"
 
 
 def test_the_expected_experiments_ship():
-    names = {path.stem for path in EXPERIMENTS}
+    names = {path.stem for path in EXPERIMENT_FILES}
     assert {"smoke", "simple_2digit", "latent_2digit", "simple_3digit", "latent_3digit"} <= names
     compared = {f"compare_{digits}digit_{kind}" for digits in (2, 3) for kind in COMPARED}
     assert compared | {"latent_4digit_gpu", "simple_4digit_gpu"} <= names
@@ -38,9 +37,8 @@ FAMILIES = {
 def test_compared_experiments_differ_only_in_the_model_and_supervision(family):
     """Equal data, optimizer, schedule and step budget; parameter counts within 10%. The chain
     methods differ besides in their curriculum, which says what they write at each step."""
-    root = Path(__file__).resolve().parents[2] / "experiments"
     names = FAMILIES[family]
-    resolved = [config.load(root / f"{name}.yaml") for name in names]
+    resolved = [config.load(EXPERIMENTS / f"{name}.yaml") for name in names]
     for other in resolved[1:]:
         # Latent forcing exists only for supervised recurrent latents, so a plain twin cannot share it.
         changed = {
@@ -55,17 +53,15 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(family):
 def test_the_length_generalization_family_leaves_room_and_reads_places():
     """Trained on at most 3 digits, with operand fields of 5, so that eval --max-digits 5 can write
     the longer operands; every model reads Abacus places, the option made for reading them."""
-    root = Path(__file__).resolve().parents[2] / "experiments"
     for kind in LENGEN:
-        resolved = config.load(root / f"lengen_3digit_{kind}.yaml")
+        resolved = config.load(EXPERIMENTS / f"lengen_3digit_{kind}.yaml")
         assert (resolved["dataset"]["max_digits"], resolved["dataset"]["operand_width"]) == (3, 5), kind
         assert resolved["model"]["position"] == "abacus" and resolved["model"]["abacus_max_offset"] > 0, kind
 
 
 def test_best_4digit_twins_share_data_optimizer_and_budget():
     """best_4digit_simple is best_4digit answering directly: same data, optimizer, schedule and steps."""
-    root = Path(__file__).resolve().parents[2] / "experiments"
-    chain, simple = (config.load(root / f"{name}.yaml") for name in ("best_4digit", "best_4digit_simple"))
+    chain, simple = (config.load(EXPERIMENTS / f"{name}.yaml") for name in ("best_4digit", "best_4digit_simple"))
     for section in ("dataset", "optimizer", "scheduler"):
         assert chain[section] == simple[section], section
     assert chain["train"] == simple["train"]
@@ -73,7 +69,7 @@ def test_best_4digit_twins_share_data_optimizer_and_budget():
     assert max(counts) <= 1_000_000, counts
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
 def test_experiment_validates_and_builds(path):
     assert path.read_text().splitlines()[0] == SCHEMA_LINE
     resolved = config.load(path)
@@ -100,7 +96,7 @@ def test_experiment_validates_and_builds(path):
 
 
 def test_latent_3digit_keeps_the_original_defaults():
-    resolved = config.load(Path(__file__).resolve().parents[2] / "experiments" / "latent_3digit.yaml")
+    resolved = config.load(EXPERIMENTS / "latent_3digit.yaml")
     model, train = resolved["model"], resolved["train"]
     assert (model["d_model"], model["num_layers"], model["num_latent"]) == (384, 4, 8)
     assert (train["batch_size"], train["max_steps"], train["save_every"]) == (256, 10000, 50)

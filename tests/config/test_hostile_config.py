@@ -12,10 +12,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SMOKE
 
 from latentrun.cli import main
 
-SMOKE_TEXT = (Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml").read_text()
+SMOKE_TEXT = SMOKE.read_text()
 SMOKE_LINES = SMOKE_TEXT.splitlines(keepends=True)
 
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, SMOKE
 
 
 def test_validating_a_config_imports_no_torch():
     """`validate`, `keys` and `--help` start fast because config checking stays torch-free."""
     code = (
         "import sys; from latentrun import config; "
-        "config.load('experiments/smoke.yaml'); "
+        f"config.load({str(SMOKE)!r}); "
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))[:5]"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

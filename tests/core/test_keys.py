@@ -1,10 +1,10 @@
 """`keys`: every config key the schema knows, with its type, default, bounds and description."""
 
+from support import SMOKE
+
 from latentrun.cli import main
 from latentrun.config import flatten, load
 from latentrun.core import keys
-
-SMOKE = "experiments/smoke.yaml"
 
 
 def test_every_key_of_a_resolved_config_is_listed_with_a_description():

@@ -1,9 +1,9 @@
 import inspect
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from support import ROOT
 
 import latentrun.config.components  # noqa: F401
 from latentrun.core.registry import REGISTRIES, Registry
@@ -11,7 +11,7 @@ from latentrun.models.rules import CHAIN_MODELS
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "experiment.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "schemas" / "experiment.schema.json").read_text())
 ENTRIES = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
 # The keyword arguments config/build.py passes beside each section: supplied by the runner, not the config.
 RUNTIME = {
@@ -188,6 +188,20 @@ def test_every_optimizer_updates_the_model(name):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+# The rate each registered schedule gives updates 0..6 of a 6-step run at a peak of 0.5, worked out
+# by hand from the schema's descriptions (a new scheduler needs its row here).
+SCHEDULE_CURVES = {
+    # 2 steps of linear warmup (0.5/2, 0.5), then cosine from 0.5 to 0.1 x 0.5 over steps 2..6:
+    # 0.05 + 0.45 * (1 + cos(pi * p)) / 2 at p = 0, 1/4, 1/2, 3/4, 1, with cos(pi/4) = sqrt(1/2).
+    "warmup_cosine": (
+        {"warmup_steps": 2, "min_lr_ratio": 0.1},
+        [0.25, 0.5, 0.5, 0.05 + 0.225 * (1 + 0.5**0.5), 0.275, 0.05 + 0.225 * (1 - 0.5**0.5), 0.05],
+    ),
+    # 4 steps of linear warmup (0.5/4, 2 x 0.5/4, ...), then the peak throughout.
+    "constant": ({"warmup_steps": 4}, [0.125, 0.25, 0.375, 0.5, 0.5, 0.5, 0.5]),
+}
+
+
 @pytest.mark.parametrize("name", REGISTRIES["scheduler"].names())
 def test_every_scheduler_steps(name):
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -196,3 +210,17 @@ def test_every_scheduler_steps(name):
         optimizer.step()
         scheduler.step()
     assert 0 < optimizer.param_groups[0]["lr"] <= 1.0
+
+
+@pytest.mark.parametrize("name", REGISTRIES["scheduler"].names())
+def test_every_scheduler_sets_the_rate_its_schema_describes(name):
+    """A schedule that leaves the rate alone (or scales it wrongly) fails here, not only in a long run."""
+    section, expected = SCHEDULE_CURVES[name]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    scheduler = REGISTRIES["scheduler"].build(defaults("scheduler", name, **section), optimizer=optimizer, max_steps=6)
+    rates = []
+    for _ in expected:
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx(expected, abs=1e-12)

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from helpers import FAST, SMOKE, only_run, run_cli
+from helpers import FAST, only_run, run_cli
+from support import SMOKE
 
 
 @pytest.fixture

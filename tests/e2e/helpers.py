@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import torch
+from support import ROOT
 
 from latentrun.cli import main
 from latentrun.runs import checkpoint_file as checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "experiments" / "smoke.yaml"
 FAST = ("--set", "train.num_threads=1")  # two processes on two shared cores: one thread each, or they thrash
 
 

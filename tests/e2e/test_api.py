@@ -6,7 +6,8 @@ import sys
 import types
 
 import pytest
-from helpers import FAST, ROOT, SMOKE, only_run, run_cli
+from helpers import FAST, only_run, run_cli
+from support import ROOT, SMOKE
 
 import latentrun
 from latentrun.config import ConfigError

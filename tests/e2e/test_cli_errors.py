@@ -1,9 +1,10 @@
 """Every user mistake: exit 2, one clear line naming file:line:key, never a traceback."""
 
 import pytest
-from helpers import ROOT, run_cli, run_process
+from helpers import run_cli, run_process
+from support import SMOKE
 
-GOOD = (ROOT / "experiments" / "smoke.yaml").read_text()
+GOOD = SMOKE.read_text()
 
 BAD_FILES = {
     "unknown_key": (
@@ -59,18 +60,18 @@ def test_missing_file(tmp_path, capsys):
 def test_bad_set_exits_2(override, pattern, tmp_path, capsys):
     import re
 
-    assert run_cli("experiments/smoke.yaml", "--set", override, "--runs-dir", tmp_path) == 2
+    assert run_cli(SMOKE, "--set", override, "--runs-dir", tmp_path) == 2
     err = capsys.readouterr().err
     assert re.search(pattern, err) and "Traceback" not in err, err
 
 
 def test_float_written_1e_minus_3_is_a_number(tmp_path, capsys):
-    assert run_cli("validate", "experiments/smoke.yaml") == 0
+    assert run_cli("validate", SMOKE) == 0
     assert "lr: 0.001" in capsys.readouterr().out
 
 
 def test_resume_refuses_computation_changes_without_force(tmp_path, capsys):
-    assert run_cli("experiments/smoke.yaml", "--runs-dir", tmp_path, "--stop-at", 10) == 0
+    assert run_cli(SMOKE, "--runs-dir", tmp_path, "--stop-at", 10) == 0
     [run_dir] = list(tmp_path.iterdir())
     assert run_cli("--resume", run_dir, "--set", "optimizer.lr=0.01", "--stop-at", 12) == 2
     assert "--force" in capsys.readouterr().err
@@ -89,8 +90,8 @@ def test_resume_refuses_computation_changes_without_force(tmp_path, capsys):
         ["--resume", "runs/does-not-exist"],
         ["predict", "runs/does-not-exist", "1*2"],
         [],
-        ["experiments/smoke.yaml", "--resume", "x"],
-        ["experiments/smoke.yaml", "--stop-at", "0"],
+        [SMOKE, "--resume", "x"],
+        [SMOKE, "--stop-at", "0"],
     ],
 )
 def test_usage_errors_exit_2(args, capsys):

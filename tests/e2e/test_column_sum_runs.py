@@ -2,7 +2,8 @@
 nothing to what the model writes, resumes bitwise, and is refused where it cannot apply."""
 
 import torch
-from helpers import FAST, SMOKE, assert_states_equal, only_run, run_cli, step_file
+from helpers import FAST, assert_states_equal, only_run, run_cli, step_file
+from support import SMOKE, SMOKE_CHAIN
 
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.train.losses import CombinedLoss
@@ -33,6 +34,5 @@ def test_a_column_supervised_run_resumes_bitwise(tmp_path):
 
 
 def test_the_column_loss_on_a_chain_model_is_refused(capsys):
-    chain = SMOKE.parent / "smoke_chain.yaml"
-    assert run_cli("validate", chain, "--set", "loss.column_sum_weight=0.5") == 2
+    assert run_cli("validate", SMOKE_CHAIN, "--set", "loss.column_sum_weight=0.5") == 2
     assert "simple_transformer or latent_transformer" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 import shutil
 
-from helpers import FAST, SMOKE, only_run, run_cli
+from helpers import FAST, only_run, run_cli
+from support import SMOKE
 
 from latentrun import config
 

@@ -7,7 +7,8 @@ import pickle
 import shutil
 
 import pytest
-from helpers import FAST, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, step_file
+from support import SMOKE
 
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs import manifest

@@ -8,7 +8,8 @@ import re
 import time
 
 import pytest
-from helpers import SMOKE, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
+from helpers import assert_states_equal, final_state, only_run, run_cli, run_process, scalars
+from support import SMOKE
 
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs import lock

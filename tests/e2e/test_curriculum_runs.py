@@ -2,13 +2,13 @@
 included, resumes bitwise equal to one that never stopped."""
 
 import pytest
-from helpers import FAST, ROOT, assert_states_equal, only_run, run_cli, scalars, step_file
+from helpers import FAST, assert_states_equal, only_run, run_cli, scalars, step_file
+from support import SMOKE_CHAIN
 
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs.inference import predict
 from latentrun.runs.run_dir import RunDir
 
-SMOKE_CHAIN = ROOT / "experiments" / "smoke_chain.yaml"
 # Stages of 10 updates: changes at updates 11 and 21 (coconut), 11, 21 and 31 (internalize: 9 tokens, 4 a stage).
 CURRICULA = {
     "none": (),

@@ -15,7 +15,8 @@ import sys
 
 import pytest
 import torch
-from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, scalars
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, scalars
+from support import ROOT, SMOKE
 
 from latentrun.task.multiplication import Batch, MultiplicationTask
 

@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, step_file
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, step_file
+from support import ROOT, SMOKE
 
 from latentrun.core import atomic
 from latentrun.runs import checkpoint_file as checkpoint

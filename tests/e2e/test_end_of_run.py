@@ -7,7 +7,8 @@ import os
 import signal
 
 import pytest
-from helpers import FAST, SMOKE, only_run, run_cli, scalars
+from helpers import FAST, only_run, run_cli, scalars
+from support import SMOKE
 
 from latentrun.train.trainer import Trainer
 

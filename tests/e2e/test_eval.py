@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from helpers import SMOKE, only_run, run_cli, scalars
+from helpers import only_run, run_cli, scalars
+from support import SMOKE
 
 MODELS = {
     "simple": [],

@@ -5,7 +5,8 @@ import json
 import shutil
 
 import pytest
-from helpers import SMOKE, only_run, run_cli
+from helpers import only_run, run_cli
+from support import SMOKE
 
 from latentrun.runs import checkpoint_file as checkpoint
 

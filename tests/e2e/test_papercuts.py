@@ -4,7 +4,8 @@ behind the run, the next commands after a run, and --set blamed for what it brok
 import json
 
 import pytest
-from conftest import FAST, SMOKE, only_run, run_cli
+from helpers import FAST, only_run, run_cli
+from support import SMOKE
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 import pytest
 from helpers import only_run, run_cli
+from support import SMOKE
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("predict")
-    assert run_cli("experiments/smoke.yaml", "--runs-dir", runs_dir, "--set", "train.max_steps=20") == 0
+    assert run_cli(SMOKE, "--runs-dir", runs_dir, "--set", "train.max_steps=20") == 0
     return only_run(runs_dir)
 
 

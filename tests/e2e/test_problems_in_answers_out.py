@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FAST, ROOT, SMOKE, run_cli
+from helpers import FAST, run_cli
+from support import ROOT, SMOKE
 
 
 @pytest.fixture(scope="module")

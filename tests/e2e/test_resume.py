@@ -6,6 +6,7 @@ import time
 
 import pytest
 from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, run_process, scalars
+from support import SMOKE
 
 from latentrun.runs import checkpoint_file as checkpoint
 
@@ -13,7 +14,7 @@ from latentrun.runs import checkpoint_file as checkpoint
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("straight")
-    assert run_cli("experiments/smoke.yaml", "--runs-dir", runs_dir) == 0
+    assert run_cli(SMOKE, "--runs-dir", runs_dir) == 0
     return only_run(runs_dir)
 
 
@@ -35,7 +36,7 @@ def test_stop_and_resume_is_bitwise_equal_to_straight_run(straight_run, tmp_path
 
 
 def test_sigterm_mid_run_leaves_a_resumable_run_that_ends_bitwise_equal(straight_run, tmp_path):
-    process = run_process("experiments/smoke.yaml", "--runs-dir", tmp_path, "--set", "train.save_every=1000")
+    process = run_process(SMOKE, "--runs-dir", tmp_path, "--set", "train.save_every=1000")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         runs = list(tmp_path.glob("smoke-*/train.log"))

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import FAST, ROOT, SMOKE, assert_states_equal, final_state, only_run, run_cli, scalars
-
-SMOKE_CHAIN = ROOT / "experiments" / "smoke_chain.yaml"
+from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, scalars
+from support import SMOKE, SMOKE_CHAIN
 
 
 def sets(**overrides: object) -> list[str]:

@@ -5,7 +5,8 @@ import errno
 import os
 
 import pytest
-from helpers import FAST, SMOKE, final_state, only_run, run_cli, scalars
+from helpers import FAST, final_state, only_run, run_cli, scalars
+from support import SMOKE
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from torch.utils.tensorboard import SummaryWriter

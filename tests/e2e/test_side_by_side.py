@@ -14,13 +14,12 @@ import time
 
 import pytest
 import torch
-from helpers import ROOT, SMOKE, run_cli, scalars
+from helpers import run_cli, scalars
+from support import SMOKE, SMOKE_SIMPLE
 
 from latentrun.launch import parallel
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs import run_files as runs
-
-SIMPLE = ROOT / "experiments" / "smoke_simple.yaml"
 
 
 def kill_victims(runs_dir, stop, killed):
@@ -51,7 +50,7 @@ def launch(tmp_path_factory):
     killer.start()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = run_cli(victim, SMOKE, SIMPLE, "--jobs", 2, "--runs-dir", runs_dir)
+        status = run_cli(victim, SMOKE, SMOKE_SIMPLE, "--jobs", 2, "--runs-dir", runs_dir)
     stop.set()
     killer.join()
     by_experiment = {json.loads((d / "meta.json").read_text())["experiment"]: d for d in runs.run_dirs(runs_dir)}

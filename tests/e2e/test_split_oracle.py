@@ -9,7 +9,8 @@ bits over 2**53; with f = dataset.holdout_fraction, a pair with fraction < f is 
 from __future__ import annotations
 
 import pytest
-from helpers import FAST, SMOKE, run_cli
+from helpers import FAST, run_cli
+from support import SMOKE
 from torch import Tensor
 
 from latentrun.task.multiplication import MultiplicationTask

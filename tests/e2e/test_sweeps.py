@@ -9,7 +9,8 @@ import json
 
 import pytest
 import yaml
-from conftest import SMOKE, run_cli
+from helpers import run_cli
+from support import SMOKE
 
 from latentrun import config
 from latentrun.launch import record

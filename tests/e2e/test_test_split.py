@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from helpers import FAST, SMOKE, only_run, run_cli, scalars
+from helpers import FAST, only_run, run_cli, scalars
+from support import SMOKE
 
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.train.trainer import Trainer

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST, ROOT, assert_states_equal, run_cli, step_file
+from helpers import FAST, assert_states_equal, run_cli, step_file
+from support import SMOKE_CHAIN
 
 from latentrun.runs import checkpoint_file as checkpoint
 
-STAGE = (ROOT / "experiments" / "smoke_chain.yaml").read_text()
+STAGE = SMOKE_CHAIN.read_text()
 # Internalization of the smoke chain (9 tokens, 4 a stage every 5 updates) from the stage's best.pt.
 DIRECT = (
     STAGE.replace("experiment: smoke_chain", "experiment: direct")

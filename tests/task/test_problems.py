@@ -2,13 +2,13 @@
 malformed line named with its file and line number."""
 
 import hashlib
-from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from latentrun.task.problems import ProblemFileError, file_digest, parse_line, read_problems
 
-ICOT_4X4 = Path(__file__).resolve().parents[3] / "shared" / "data" / "icot" / "4x4_test.txt"
+ICOT_4X4 = ROOT.parent / "shared" / "data" / "icot" / "4x4_test.txt"
 # The first line of Deng et al.'s 4x4 test set: 2967 * 6361 = 18873087, every number written
 # least significant digit first.
 FIRST_ICOT_LINE = (
