@@ -24,6 +24,7 @@ from latentrun.config.build import build_curriculum  # noqa: E402
 from latentrun.core.registry import LOSSES  # noqa: E402
 from latentrun.report.compare import _read_scalars  # noqa: E402
 from latentrun.report.grid import accuracy_grid  # noqa: E402
+from latentrun.runs import inference  # noqa: E402
 from latentrun.runs.run_dir import RunDir  # noqa: E402
 from latentrun.train.metrics import evaluate  # noqa: E402
 
@@ -34,7 +35,7 @@ def run_figures(run_dir: Path, max_digits: int, samples: int) -> dict:
     """One run's row: everything measured on the best checkpoint, plus time to TARGET from its curves."""
     run = RunDir(run_dir)
     config = run.config()
-    task, model, state = run.trained_model()
+    task, model, state = inference.trained_model(run)
     test = evaluate(
         model, task.split("test"), LOSSES.build(config["loss"]), 1000, torch.device("cpu"), task.operand_width
     )

@@ -84,11 +84,12 @@ def _text(problem: Problem) -> str:
 def load(run: str | os.PathLike[str] = "latest", runs_dir: str | os.PathLike[str] = "runs", device: str = "cpu") -> Run:
     """A run given as a path, an id under `runs_dir`, or `latest`, with the weights `predict` uses
     (best.pt, or the newest checkpoint before any evaluation) on `device`."""
+    from latentrun.runs import inference
     from latentrun.runs.run_dir import RunDir
 
     path = runs_module.resolve_run_dir(os.fspath(run), Path(runs_dir))
     run_dir = RunDir(path)
-    task, model, state = run_dir.trained_model(device)
+    task, model, state = inference.trained_model(run_dir, device)
     return Run(path=path, config=run_dir.config(), model=model, task=task, step=int(state["step"]), _dir=run_dir)
 
 

@@ -68,7 +68,7 @@ def evaluate(options: argparse.Namespace) -> int:
             f"{run_dir.name} {options.split} split ({graded['pairs']} pairs, step {graded['step']}): "
             f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
         )
-        task, model, state = RunDir(run_dir).trained_model()
+        task, model, state = inference.trained_model(RunDir(run_dir))
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
         record = grid.grid_record(
@@ -134,7 +134,7 @@ def predict(options: argparse.Namespace) -> int:
             "give one or more problems after the run(s), like 37*45, - to read them from stdin, or --file PATH"
         )
     for index, run_dir in enumerate(run_dirs):
-        task, model, _ = RunDir(run_dir).trained_model()
+        task, model, _ = inference.trained_model(RunDir(run_dir))
         products = inference.predict(task, model, problems)
         if len(run_dirs) > 1:
             print(("\n" if index else "") + f"== {run_dir.name}")

@@ -26,6 +26,7 @@ from latentrun.config.build import build_curriculum
 from latentrun.core.atomic import atomic_write, atomic_write_json
 from latentrun.models import flops
 from latentrun.report import probe
+from latentrun.runs import inference
 from latentrun.runs import run_files as runs
 from latentrun.runs.run_dir import RunDir
 
@@ -69,7 +70,7 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
     run = RunDir(run_dir)
     config, meta = run.config(), run.meta()
     best = run.checkpointer().best()
-    task, model = run.build_model(best)
+    task, model = inference.build_model(run, best)
     parameters = model.num_parameters()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
     batch = task.train_batch(1, 2)
     per_example = flops.training_flops_per_example(model, batch.prompt, batch.answer)

@@ -34,6 +34,7 @@ from latentrun.report.probe_states import (
 )
 from latentrun.report.probe_targets import TARGETS, build_targets
 from latentrun.runs import checkpoint_file as checkpoint
+from latentrun.runs import inference
 from latentrun.runs.run_dir import RunDir
 from latentrun.train.checkpoints_protocol import State
 
@@ -70,7 +71,7 @@ def probe_run(run_dir: Path, request: Request) -> dict[str, Any]:
     check_request(request)
     run = RunDir(run_dir)
     state, which = _weights(run)
-    task, model = run.build_model(state)
+    task, model = inference.build_model(run, state)
     model.eval()
     kind = model_kind(model)
     layers = _layers(request.layers, len(backbone_blocks(model)))

@@ -1,4 +1,5 @@
-"""Predict with a trained run's model (rebuilt by RunDir.trained_model)."""
+"""A trained run's model: rebuilt from its config and checkpoints, then used to predict and to grade
+a split or a problem file. The torch side of a run directory, which RunDir itself leaves out."""
 
 from __future__ import annotations
 
@@ -8,13 +9,49 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from latentrun.config import build
 from latentrun.core.registry import LOSSES
+from latentrun.runs import checkpoint_file
 from latentrun.runs.run_dir import RunDir
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
 from latentrun.task.problems import ProblemFileError, file_digest, read_problems
+from latentrun.train.checkpoints_protocol import CheckpointError, State
 from latentrun.train.metrics import evaluate
 
 SPLITS = ("test", "val")
+
+
+def trained_weights(run: RunDir) -> State:
+    """The weights to predict and evaluate with: best.pt, or before any evaluation the newest
+    step checkpoint; CheckpointError when there is neither."""
+    best = run.checkpointer().best()
+    if best is not None:
+        return best
+    found = checkpoint_file.step_checkpoints(run.checkpoint_dir)
+    if not found:
+        raise CheckpointError(f"{run.path}: no checkpoint yet; train the run first")
+    return checkpoint_file.load(found[-1][1])
+
+
+def build_model(run: RunDir, state: State | None = None) -> tuple[MultiplicationTask, nn.Module]:
+    """The run's task and model as its config builds them, with `state`'s weights when given."""
+    config = run.config()
+    task = build.build_task(config)
+    model = build.build_model(config, task)
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            reason = str(error).splitlines()[0]
+            raise CheckpointError(f"{run.path}: checkpoint does not fit its config: {reason}") from None
+    return task, model
+
+
+def trained_model(run: RunDir, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, nn.Module, State]:
+    """(task, model in eval mode on `device`, checkpoint) from `trained_weights`."""
+    state = trained_weights(run)
+    task, model = build_model(run, state)
+    return task, model.to(device).eval(), state
 
 
 def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str]) -> list[int]:
@@ -43,7 +80,7 @@ def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[st
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     run = RunDir(run_dir)
-    task, model, state = run.trained_model()
+    task, model, state = trained_model(run)
     config = run.config()
     pairs = task.split(split)
     device = next(model.parameters()).device
@@ -66,7 +103,7 @@ def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str
             f"{path}: has operands of {longest} digits, but {run.name}'s operands hold at most {width} "
             "(dataset.operand_width)"
         )
-    task, model, state = run.trained_model()
+    task, model, state = trained_model(run)
     device = next(model.parameters()).device
     metrics = evaluate(
         model, task.encode(problems.a, problems.b), LOSSES.build(config["loss"]), batch_size, device,

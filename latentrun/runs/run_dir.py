@@ -1,9 +1,9 @@
 """RunDir: one run directory as an object that owns its paths, config, meta.json and history, its
-lock, its checkpoints, and rebuilding the trained model from them.
+lock and its checkpoint folder. Torch-free, so that `list` reads runs through it in a light process;
+rebuilding the trained model from the checkpoints is `runs.inference`'s business.
 
 The functions in `runs.run_files` (file names, ids, meta.json reads and writes, lookup) stay the
-primitives underneath, for readers that only glance at many runs (`list`); everything that works
-on one run goes through here.
+primitives underneath; everything that works on one run goes through here.
 """
 
 from __future__ import annotations
@@ -12,18 +12,15 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from latentrun import config as config_module
-from latentrun.config.build import build_model, build_task
 from latentrun.core.atomic import atomic_write
-from latentrun.runs import checkpoint_file, lock, run_files
-from latentrun.runs.checkpoint_policy import Checkpointer
-from latentrun.task.multiplication import MultiplicationTask
-from latentrun.train.checkpoints_protocol import CheckpointError, State
+from latentrun.runs import lock, run_files
+
+if TYPE_CHECKING:
+    from latentrun.runs.checkpoint_policy import Checkpointer
+    from latentrun.train.checkpoints_protocol import State
 
 
 @dataclass(frozen=True)
@@ -86,42 +83,17 @@ class RunDir:
         """The lock record of the live process training this run, or None when none is."""
         return lock.holder(self.path)
 
-    # ---- checkpoints and the trained model ----------------------------------------------------
+    # ---- checkpoints ---------------------------------------------------------------------------
+    # Checkpoint files are torch's: these two import it when called, not when RunDir is imported.
     def checkpointer(
         self, save_every: int = 1, keep_last: int = 1, on_save: Callable[[State], None] | None = None
     ) -> Checkpointer:
+        from latentrun.runs.checkpoint_policy import Checkpointer
+
         return Checkpointer(self.checkpoint_dir, save_every, keep_last, on_save)
 
     def remove_temporaries(self) -> list[Path]:
         """Delete what writers killed mid-save left here and in checkpoints/; only while holding the lock."""
+        from latentrun.runs import checkpoint_file
+
         return checkpoint_file.remove_temporaries(self.path) + self.checkpointer().remove_temporaries()
-
-    def trained_weights(self) -> State:
-        """The weights to predict and evaluate with: best.pt, or before any evaluation the newest
-        step checkpoint; CheckpointError when there is neither."""
-        best = self.checkpointer().best()
-        if best is not None:
-            return best
-        found = checkpoint_file.step_checkpoints(self.checkpoint_dir)
-        if not found:
-            raise CheckpointError(f"{self.path}: no checkpoint yet; train the run first")
-        return checkpoint_file.load(found[-1][1])
-
-    def build_model(self, state: State | None = None) -> tuple[MultiplicationTask, nn.Module]:
-        """The run's task and model as its config builds them, with `state`'s weights when given."""
-        config = self.config()
-        task = build_task(config)
-        model = build_model(config, task)
-        if state is not None:
-            try:
-                model.load_state_dict(state["model"])
-            except RuntimeError as error:
-                reason = str(error).splitlines()[0]
-                raise CheckpointError(f"{self.path}: checkpoint does not fit its config: {reason}") from None
-        return task, model
-
-    def trained_model(self, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, nn.Module, State]:
-        """(task, model in eval mode on `device`, checkpoint) from `trained_weights`."""
-        state = self.trained_weights()
-        task, model = self.build_model(state)
-        return task, model.to(device).eval(), state

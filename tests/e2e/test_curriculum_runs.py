@@ -6,7 +6,7 @@ from helpers import FAST, assert_states_equal, only_run, run_cli, scalars, step_
 from support import SMOKE_CHAIN
 
 from latentrun.runs import checkpoint_file as checkpoint
-from latentrun.runs.inference import predict
+from latentrun.runs.inference import predict, trained_model
 from latentrun.runs.run_dir import RunDir
 
 # Stages of 10 updates: changes at updates 11 and 21 (coconut), 11, 21 and 31 (internalize: 9 tokens, 4 a stage).
@@ -91,7 +91,7 @@ def test_each_curriculum_ends_in_its_final_layout_and_is_judged_there(name, fina
     best = checkpoint.load(run_dir / "checkpoints" / checkpoint.BEST_FILE)
     first_final = {"none": 1, "internalize+deng": 37}.get(name, 10 * final_stage + 1)
     assert best["step"] >= first_final  # evaluated in the final stage
-    task, model, _ = RunDir(run_dir).trained_model()
+    task, model, _ = trained_model(RunDir(run_dir))
     assert model.written_len == written and model.thoughts == (2 if name == "coconut" else 0)
     assert len(predict(task, model, ["12*34", "999*9"])) == 2
 

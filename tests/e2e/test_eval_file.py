@@ -6,7 +6,7 @@ import json
 
 from helpers import run_cli
 
-from latentrun.runs.inference import predict
+from latentrun.runs.inference import predict, trained_model
 from latentrun.runs.run_dir import RunDir
 
 PROBLEMS = [(12, 34), (7, 8), (99, 99), (5, 61), (40, 3)]
@@ -23,7 +23,7 @@ def test_eval_file_grades_icot_and_plain_lines(straight, tmp_path, capsys):
     path.write_text("\n".join(lines) + "\n")
     assert run_cli("eval", straight, "--file", path) == 0
     record = json.loads((straight / "eval" / "file-theirs.json").read_text())
-    task, model, _ = RunDir(straight).trained_model()
+    task, model, _ = trained_model(RunDir(straight))
     predicted = predict(task, model, [f"{a}*{b}" for a, b in PROBLEMS])
     right = [p == a * b for p, (a, b) in zip(predicted, PROBLEMS)]
     assert record["problems"] == 5 and record["exact_match"] == sum(right) / 5
