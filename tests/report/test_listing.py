@@ -305,3 +305,21 @@ def test_filter_mistakes_exit_2(varied_runs, args, message, capsys):
 def test_no_match_says_so(varied_runs, capsys):
     assert main(["list", "--runs-dir", str(varied_runs), "--status", "crashed"]) == 0
     assert "no runs matching the filters" in capsys.readouterr().err
+
+
+def test_list_reads_runs_through_run_dir_and_never_imports_torch(four_runs):
+    """`list` reads meta.json, the lock, the config and the checkpoint folder through RunDir, and RunDir
+    is torch-free: what keeps `list` light (torch alone takes ~2 s to import)."""
+    (four_runs / "a" / "checkpoints" / "step_00000040.pt").write_bytes(b"not read, only listed")
+    code = (
+        "import sys; from latentrun.cli import main; runs = sys.argv[1]; "
+        "statuses = [main(['list', '--runs-dir', runs, *args]) for args in "
+        "([], ['--id', 'a'], ['--where', 'seed=0', '--columns', 'optimizer.lr'])]; "
+        "assert 'latentrun.runs.run_dir' in sys.modules; "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('latentrun')); "
+        "sys.exit(max(statuses))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(four_runs)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "step_00000040.pt" in result.stdout  # --id a listed its checkpoint
+    assert "optimizer.lr" in result.stdout and "0.001" in result.stdout  # --where read each run's config
