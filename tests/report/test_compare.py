@@ -9,13 +9,14 @@ from latentrun import config
 from latentrun.config.build import build_model, build_task
 from latentrun.models import flops
 from latentrun.report import compare as report
+from latentrun.report import compare_output
 
 SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 
 
 def fake_run(run_id, overrides=(), **values):
     resolved = config.load(SMOKE, list(overrides))
-    metrics = {m.key: None for m in report._metrics(0.99)}
+    metrics = {m.key: None for m in compare_output.metrics(0.99)}
     return {
         "id": run_id,
         "experiment": resolved["experiment"],
@@ -30,7 +31,7 @@ def grouped(summaries):
     groups = report.group_runs(summaries)
     for group in groups:
         group["metrics"] = {
-            m.key: report.aggregate([run[m.key] for run in group["runs"]]) for m in report._metrics(0.99)
+            m.key: report.aggregate([run[m.key] for run in group["runs"]]) for m in compare_output.metrics(0.99)
         }
     return groups
 
@@ -65,7 +66,7 @@ def test_table_shows_mean_and_std_for_seed_groups():
             fake_run("s2", ["seed=2"], exact_match=0.7, parameters=100),
         ]
     )
-    table = report.format_table(groups, report._metrics(0.99))
+    table = compare_output.format_table(groups, compare_output.metrics(0.99))
     row = {line[:30].strip(): line[30:].strip() for line in table.splitlines()}
     assert row["val/exact_match"] == "0.6000 ± 0.1414"
     assert row["parameters"] == "100"  # equal across seeds: no "± 0"
@@ -131,7 +132,7 @@ def test_a_group_mixing_finished_and_unfinished_runs_is_pointed_out():
             fake_run("c", ["optimizer.lr=0.01"], status="finished", steps=40),
         ]
     )
-    notes = [report.unfinished_notes(group) for group in groups]
+    notes = [compare_output.unfinished_notes(group) for group in groups]
     assert notes[1] == []
     [note] = notes[0]
     assert "mixes finished and unfinished runs (b interrupted at step 20)" in note
@@ -140,9 +141,9 @@ def test_a_group_mixing_finished_and_unfinished_runs_is_pointed_out():
 def test_curves_without_any_point_plot_without_a_matplotlib_warning(tmp_path):
     import warnings
 
-    run = fake_run("a", status="crashed", steps=0, curves={tag: [] for tag in report.CURVES})
+    run = fake_run("a", status="crashed", steps=0, curves={tag: [] for tag in compare_output.CURVES})
     groups = grouped([run])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        report.plot_curves(groups, tmp_path / "compare.png")
+        compare_output.plot_curves(groups, tmp_path / "compare.png")
     assert (tmp_path / "compare.png").is_file()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from latentrun import cli
-from latentrun.report import compare, listing
+from latentrun.report import compare_output, listing
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -59,7 +59,7 @@ def test_help_with_a_mistyped_command_gets_the_closest_one(capsys):
     ],
 )
 def test_compare_csv_writes_float32_figures_by_their_shortest_decimals(value, written):
-    assert compare._csv_value(value) == written
+    assert compare_output._csv_value(value) == written
 
 
 def test_list_id_imports_no_torch(tmp_path):
