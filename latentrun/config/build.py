@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 
 import latentrun.config.components  # noqa: F401  (registers every component)
-from latentrun.config import ConfigError
+from latentrun.core.errors import ConfigError
 from latentrun.core.registry import CURRICULA, DATASETS, LOSSES, MODELS, OPTIMIZERS, SCHEDULERS
 from latentrun.models.chain import ChainTransformer
 from latentrun.models.latent import LatentTransformer
@@ -24,12 +23,11 @@ from latentrun.train.clipping import GradClipper
 from latentrun.train.components import Components
 from latentrun.train.curriculum import Curriculum
 from latentrun.train.loggers import MetricLogger
-from latentrun.train.objective import step_loss
 from latentrun.train.rules import latent_forcing_active
 from latentrun.train.stability import LossGuard
 from latentrun.train.trainer import Trainer, TrainSettings
 
-__all__ = ["Components", "build_components", "build_curriculum", "build_trainer", "choose_precision", "resolve_device"]
+__all__ = ["Components", "build_components", "build_curriculum", "build_trainer", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,10 +83,27 @@ def build_components(config: dict[str, Any], device: torch.device) -> Components
     model = build_model(config, task).to(device)
     set_gradient_checkpointing(model, config["train"]["gradient_checkpointing"])
     optimizer = OPTIMIZERS.build(config["optimizer"], model=model)
-    scheduler = SCHEDULERS.build(config["scheduler"], optimizer=optimizer, max_steps=config["train"]["max_steps"])
+    scheduler = build_scheduler(config, optimizer)
     loss_fn = LOSSES.build(config["loss"])
     clipper, guard = build_clipper(config["train"]), build_loss_guard(config["train"])
     return Components(task, model, loss_fn, optimizer, scheduler, clipper, guard, build_curriculum(config, task))
+
+
+def schedule_span(config: dict[str, Any]) -> int:
+    """Steps the learning-rate schedule spans: train.schedule_steps, or else the whole run."""
+    return config["train"]["schedule_steps"] or config["train"]["max_steps"]
+
+
+def build_scheduler(config: dict[str, Any], optimizer: torch.optim.Optimizer) -> LambdaLR:
+    """The learning-rate schedule over `schedule_span` steps; past its end the rate stays where it ended."""
+    return SCHEDULERS.build(config["scheduler"], optimizer=optimizer, max_steps=schedule_span(config))
+
+
+def learning_rate_factor(config: dict[str, Any], step: int) -> float:
+    """The schedule's multiple of optimizer.lr after `step` updates (the rate of update `step` + 1),
+    read from the closed form every registered schedule is (a LambdaLR), without building a run."""
+    stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    return float(build_scheduler(config, stand_in).lr_lambdas[0](max(step, 0)))
 
 
 def build_trainer(
@@ -131,45 +146,3 @@ def build_loss_guard(train: dict[str, Any]) -> LossGuard:
         train["max_rollbacks"],
         train["loss_spike_floor"],
     )
-
-
-def choose_precision(config: dict[str, Any], components: Components, device: torch.device) -> precision.Choice:
-    """Resolve `train.precision` for a new run, timing the configured model when `auto` needs to."""
-
-    def probe() -> dict[str, float]:
-        return precision.probe_seconds(_training_pass(config, components, device))
-
-    return precision.resolve(config["train"]["precision"], device, probe)
-
-
-def _training_pass(config: dict[str, Any], components: Components, device: torch.device) -> Callable[[str], None]:
-    """A forward and backward pass of a copy of the model on the first training batch, in a given
-    precision; the optimizer step is left out because it runs in fp32 whatever the precision.
-
-    The copy and a forked RNG leave the run's own weights and random streams untouched, so a run
-    whose precision is fixed in the config computes exactly what a probed one does.
-    """
-    model = copy.deepcopy(components.model).train()
-    batch = components.task.train_batch(1, config["train"]["batch_size"]).to(device)
-    settings = TrainSettings.from_section(config["train"])
-    chain = components.curriculum.chain if components.curriculum is not None else None
-
-    def run_pass(name: str) -> None:
-        # The loss of the first training step, as the Trainer computes it: a chain model reads its
-        # written chain (a model called without one would time greedy decoding instead), latent
-        # supervision runs its probe, scheduled sampling and latent forcing their first ratio.
-        with torch.random.fork_rng(devices=[]):
-            with torch.autocast(device.type, dtype=precision.DTYPES[name], enabled=name != "fp32"):
-                loss = step_loss(
-                    model,
-                    components.loss_fn,
-                    batch,
-                    teacher_forcing=settings.teacher_forcing(1),
-                    operand_width=components.task.operand_width,
-                    latent_forcing=settings.latent_forcing(1),
-                    chain=chain,
-                ).loss
-            loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    return run_pass

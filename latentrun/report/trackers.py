@@ -1,5 +1,6 @@
-"""Experiment trackers behind the `MetricLogger` interface: Weights & Biases and MLflow, chosen in
-the config's `train.loggers` beside TensorBoard (the default).
+"""The metric loggers of a session, opened and closed here: TensorBoard (the default) and the
+experiment trackers behind the `MetricLogger` interface, Weights & Biases and MLflow, chosen in the
+config's `train.loggers`.
 
 Both are optional extras (`pip install -e '.[wandb]'`, `'.[mlflow]'`) and are imported only when a
 run asks for them. Each tracker run is tied to the latentrun run: W&B's run id is derived from the
@@ -25,30 +26,19 @@ from typing import Any
 
 from loguru import logger
 
-from latentrun.config import ConfigError
+from latentrun import config as config_module
 from latentrun.core.atomic import atomic_write_json
+from latentrun.core.status import CRASHED
 from latentrun.core.text import printable
+from latentrun.report import hparams
+from latentrun.report.tensorboard import TensorBoardLogger
+from latentrun.report.tracker_checks import require
 from latentrun.runs import run_files
-from latentrun.train.loggers import MetricLogger
+from latentrun.runs.run_dir import RunDir
+from latentrun.train.loggers import Loggers, MetricLogger
+from latentrun.train.trainer import TrainerState
 
 TRACKERS_FILE = "trackers.json"
-_EXTRAS = {"wandb": "wandb", "mlflow": "mlflow"}
-
-
-def _import(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError:
-        raise ConfigError(
-            [f"train.loggers: {name} is not installed; pip install -e '.[{_EXTRAS[name]}]' or drop it from the list"]
-        ) from None
-
-
-def check_available(names: list[str]) -> None:
-    """ConfigError before a run starts when a chosen tracker's package is missing."""
-    for name in names:
-        if name in _EXTRAS:
-            _import(name)
 
 
 def _read_state(run_dir: Path) -> dict[str, Any]:
@@ -79,7 +69,7 @@ class WandbLogger:
     """
 
     def __init__(self, run_dir: Path, experiment: str, resuming: bool) -> None:
-        wandb = _import("wandb")
+        wandb = require("wandb")
         self.run_dir = run_dir
         self.wandb_id = hashlib.sha1(run_dir.name.encode()).hexdigest()[:16]  # same id every session
         step = _entry(run_dir, "wandb").get("step") if resuming else 0
@@ -132,7 +122,7 @@ class MLflowLogger:
     _STATUS = {"finished": "FINISHED", "crashed": "FAILED", "diverged": "FAILED"}
 
     def __init__(self, run_dir: Path, experiment: str, resuming: bool) -> None:
-        mlflow = _import("mlflow")
+        mlflow = require("mlflow")
         self.mlflow = mlflow
         self.client = mlflow.tracking.MlflowClient()
         recorded = _entry(run_dir, "mlflow").get("run_id") if resuming else None
@@ -214,8 +204,7 @@ class Guarded:
             "its checkpoints and TensorBoard are unaffected"
         )
         try:
-            errors = run_files.read_meta(self.run_dir).get("tracker_errors") or {}
-            run_files.update_meta(self.run_dir, tracker_errors={**errors, self.name: message})
+            RunDir(self.run_dir).record_tracker_error(self.name, message)
         except (OSError, run_files.RunError) as meta_error:
             logger.warning(f"could not record the tracker failure in {run_files.META_FILE}: {meta_error}")
 
@@ -257,3 +246,35 @@ TRACKERS: dict[str, Callable[[Path, str, bool], MetricLogger]] = {
     "wandb": _guarded("wandb", WandbLogger),
     "mlflow": _guarded("mlflow", MLflowLogger),
 }
+
+
+def open_loggers(config: dict[str, Any], run_dir: Path, resume_step: int | None) -> MetricLogger:
+    """Rank 0: the loggers `train.loggers` names, behind one MetricLogger; `resume_step` is the
+    checkpoint's step when resuming. Close them with `close_loggers`."""
+    chosen: list[MetricLogger] = []
+    for name in config["train"]["loggers"]:
+        if name == "tensorboard":
+            # A resume purges what an earlier session logged after its checkpoint (all of it, when
+            # it stopped before the first); config and HParams belong to the run, written once.
+            purge_step = resume_step + 1 if resume_step is not None else None
+            chosen.append(TensorBoardLogger(run_dir, purge_step=purge_step))
+        else:
+            chosen.append(TRACKERS[name](run_dir, config["experiment"], resume_step is not None))
+    return chosen[0] if len(chosen) == 1 else Loggers(chosen)
+
+
+def record_run(metric_logger: MetricLogger, config: dict[str, Any], parameters: int) -> None:
+    """The first session's records of the run itself: its resolved config and its hyperparameters."""
+    metric_logger.add_text("config", "\n".join("    " + line for line in config_module.dump(config).splitlines()))
+    metric_logger.start_session(hparams.flat_hparams(config, parameters))
+
+
+def close_loggers(metric_logger: MetricLogger, state: TrainerState, outcome: str = CRASHED) -> None:
+    """Attach the session's final metrics for TensorBoard's HParams tab, mark how it ended, close."""
+    try:
+        if state.best_exact_match >= 0:
+            metric_logger.add_scalar("summary/best_exact_match", state.best_exact_match, state.step)
+        metric_logger.add_scalar("summary/elapsed_seconds", state.elapsed_seconds, state.step)
+        metric_logger.end_session(outcome, state.step)
+    finally:
+        metric_logger.close()

@@ -14,6 +14,7 @@ measuring again, so a resume computes exactly what the original run would have.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
-from latentrun.core.errors import ConfigError
+from latentrun.core.errors import CheckpointError, ConfigError
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -41,6 +43,66 @@ class Choice:
     name: str
     reason: str
     timings: dict[str, float] | None = None
+
+
+def decide(
+    requested: str,
+    device: torch.device,
+    checkpoint: dict[str, Any] | None,
+    model: nn.Module,
+    step_loss: Callable[[nn.Module], torch.Tensor],
+) -> Choice:
+    """The precision a session trains in, decided here and nowhere else.
+
+    A resumed `auto` run (`checkpoint` holds its state) keeps the precision it started with:
+    measuring again could choose differently and break exactness. Anything else is resolved afresh;
+    an `auto` run on a CPU times forward and backward passes of a copy of `model` through
+    `step_loss`, the trainer's own loss of its first step.
+    """
+    started_in = recorded(checkpoint)
+    if requested == "auto" and started_in is not None:
+        check_available(started_in, device)
+        return Choice(started_in, "auto: the precision this run started with")
+    return resolve(requested, device, lambda: probe_seconds(training_pass(model, step_loss, device)))
+
+
+def recorded(checkpoint: dict[str, Any] | None) -> str | None:
+    """The precision a checkpoint was trained in; None without a checkpoint (a new run)."""
+    if checkpoint is None:
+        return None
+    trainer_state = checkpoint.get("trainer")
+    # Checkpoints from before train.precision existed were trained in fp32.
+    name = trainer_state.get("precision", "fp32") if isinstance(trainer_state, dict) else "fp32"
+    if name not in PRECISIONS:
+        raise CheckpointError(f"checkpoint records an unknown precision {name!r}")
+    return name
+
+
+def check_requested(requested: str, device: torch.device) -> None:
+    """ConfigError before anything is written when the config names a precision `device` cannot run."""
+    if requested != "auto":
+        check_available(requested, device)
+
+
+def training_pass(
+    model: nn.Module, step_loss: Callable[[nn.Module], torch.Tensor], device: torch.device
+) -> Callable[[str], None]:
+    """A forward and backward pass of a copy of `model` through `step_loss`, in a given precision;
+    the optimizer step is left out because it runs in fp32 whatever the precision.
+
+    The copy and a forked RNG leave the run's own weights and random streams untouched, so a run
+    whose precision is fixed in the config computes exactly what a probed one does.
+    """
+    probed = copy.deepcopy(model).train()
+
+    def run_pass(name: str) -> None:
+        with torch.random.fork_rng(devices=[]):
+            with torch.autocast(device.type, dtype=DTYPES[name], enabled=name != "fp32"):
+                loss = step_loss(probed)
+            loss.backward()
+        probed.zero_grad(set_to_none=True)
+
+    return run_pass
 
 
 def resolve(requested: str, device: torch.device, probe: Callable[[], dict[str, float]]) -> Choice:

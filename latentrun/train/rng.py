@@ -1,5 +1,6 @@
-"""The global random streams a training step may draw on, captured into a checkpoint and put back,
-so that a resumed run draws exactly what an uninterrupted one would have."""
+"""The global random streams a training step may draw on: seeded from the run's seed (and rank),
+captured into a checkpoint and put back, so that a resumed run draws exactly what an uninterrupted
+one would have."""
 
 from __future__ import annotations
 
@@ -10,6 +11,22 @@ import numpy as np
 import torch
 
 from latentrun.train import distributed
+
+
+def seed_globals(seed: int) -> None:
+    """Python's and NumPy's global streams from the run's seed, before anything is built (torch's
+    is seeded where the model's weights are initialised)."""
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def seed_rank_streams(seed: int, rank: int) -> None:
+    """Give each rank its own global RNG streams (dropout, sampling coins) after the shared weight init;
+    identical streams would make every rank drop the same units. A world of one keeps the streams it had."""
+    python_seed, numpy_seed, torch_seed = np.random.SeedSequence([seed, rank]).generate_state(3)
+    random.seed(int(python_seed))
+    np.random.seed(int(numpy_seed))
+    torch.manual_seed(int(torch_seed))
 
 
 def capture_rng() -> dict[str, Any]:

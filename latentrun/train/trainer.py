@@ -26,6 +26,7 @@ from latentrun.train import distributed
 from latentrun.train.checkpoints_protocol import CheckpointError, Checkpoints, State
 from latentrun.train.components import Components
 from latentrun.train.loggers import MetricLogger, NullLogger
+from latentrun.train.losses import LossOutput
 from latentrun.train.metrics import evaluate
 from latentrun.train.objective import step_loss
 from latentrun.train.precision import MixedPrecision
@@ -210,9 +211,28 @@ class Trainer:
         return {**metrics, "best_step": best["step"], "pairs": len(split)}
 
     # ---- the loop -------------------------------------------------------------------------
+    def step_output(self, step: int, forward: nn.Module | None = None) -> LossOutput:
+        """The loss of update `step` as training computes it, in whatever autocast is active:
+        `forward` (the training forward unless given; the precision probe passes a copy) on the
+        step's batch, with the step's forcing ratios and chain."""
+        batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
+        return step_loss(
+            self.forward if forward is None else forward,
+            self.loss_fn,
+            batch,
+            teacher_forcing=self.settings.teacher_forcing(step),
+            operand_width=self.task.operand_width,
+            latent_forcing=self.settings.latent_forcing(step),
+            chain=self.curriculum.chain if self.curriculum is not None else None,
+            extra_removed=(
+                self.curriculum.extra_removed(step, self.settings.batch_size, self.rank)
+                if self.curriculum is not None
+                else None
+            ),
+        )
+
     def train_step(self, step: int) -> StepResult:
         """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
-        batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         self.model.train()
         if self.curriculum is not None:
             self.curriculum.begin_step(step, self.model, self.optimizer)
@@ -220,20 +240,7 @@ class Trainer:
                 # The new layout's loss is a planned jump, not an explosion: judge it by its own stage.
                 self.guard.restart_average()
         with self.precision.autocast():
-            output = step_loss(
-                self.forward,
-                self.loss_fn,
-                batch,
-                teacher_forcing=self.settings.teacher_forcing(step),
-                operand_width=self.task.operand_width,
-                latent_forcing=self.settings.latent_forcing(step),
-                chain=self.curriculum.chain if self.curriculum is not None else None,
-                extra_removed=(
-                    self.curriculum.extra_removed(step, self.settings.batch_size, self.rank)
-                    if self.curriculum is not None
-                    else None
-                ),
-            )
+            output = self.step_output(step)
         loss = output.loss.detach()
         latent_loss, grad_norm, threshold = None, None, self.clipper.threshold()
         # Judged on the mean over ranks, so every rank skips or updates alike: a backward skipped on

@@ -1,4 +1,4 @@
-"""latentrun.config.build: the train section reaches the clipper, loss guard, checkpointing and precision."""
+"""latentrun.config.build: the train section reaches the clipper, loss guard, checkpointing and schedule."""
 
 import pytest
 import torch
@@ -53,39 +53,14 @@ def test_gradient_checkpointing_is_switched_on_in_every_block():
         assert flags == [enabled, enabled]
 
 
-def test_auto_precision_probes_a_copy_and_leaves_the_run_untouched():
-    cfg = small_config(precision="auto")
-    components = build.build_components(cfg, torch.device("cpu"))
-    weights = {name: p.clone() for name, p in components.model.named_parameters()}
-    rng = torch.get_rng_state()
-    choice = build.choose_precision(cfg, components, torch.device("cpu"))
-    assert choice.name in ("fp32", "bf16") and set(choice.timings) == {"fp32", "bf16"}
-    assert all(torch.equal(p, weights[name]) for name, p in components.model.named_parameters())
-    assert all(p.grad is None for p in components.model.parameters())
-    assert torch.equal(torch.get_rng_state(), rng)
-
-
-def test_auto_precision_times_the_pass_training_runs(monkeypatch):
-    """A chain model trains on its written chain in one parallel pass; the probe must time that
-    pass, not greedy decoding (which calling the model without its chain would run)."""
-    from latentrun.models.chain import ChainTransformer
-
-    cfg = config.resolve(
-        {
-            "model": {"name": "chain_transformer", "d_model": 16, "num_layers": 2, "num_heads": 2},
-            "dataset": {"name": "multiplication", "max_digits": 3},
-            "train": {"device": "cpu", "batch_size": 4, "precision": "auto"},
-        }
-    )
-    components = build.build_components(cfg, torch.device("cpu"))
-    calls = []
-    original = ChainTransformer.forward
-
-    def forward(self, prompt, answer, chain=None):
-        calls.append(chain is not None)
-        return original(self, prompt, answer, chain)
-
-    monkeypatch.setattr(ChainTransformer, "forward", forward)
-    monkeypatch.setattr(ChainTransformer, "write", lambda *args, **kwargs: pytest.fail("the probe decoded"))
-    build.choose_precision(cfg, components, torch.device("cpu"))
-    assert calls and all(calls)
+def test_the_schedule_spans_schedule_steps_and_holds_its_end_past_them():
+    cfg = small_config(max_steps=60, schedule_steps=40)
+    cfg["scheduler"].update(warmup_steps=0, min_lr_ratio=0.1)
+    # Cosine from 1 to 0.1 over 40 steps: halfway (step 20) is 0.55, and the floor from step 40 on.
+    assert build.schedule_span(cfg) == 40
+    assert build.learning_rate_factor(cfg, 20) == pytest.approx(0.55)
+    assert build.learning_rate_factor(cfg, 40) == pytest.approx(0.1)
+    assert build.learning_rate_factor(cfg, 55) == pytest.approx(0.1)
+    cfg["train"]["schedule_steps"] = None  # the whole run: 60 steps
+    assert build.schedule_span(cfg) == 60
+    assert build.learning_rate_factor(cfg, 30) == pytest.approx(0.55)

@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
-from latentrun.launch import session
+from latentrun.train import precision
 
 SHORT = ("--set", "train.max_steps=20")  # half the smoke run: these tests only need a stop and a resume
 
@@ -43,6 +43,6 @@ def test_auto_records_its_choice_and_a_resume_keeps_it_without_probing(smoke, tm
     def probe_again(*args):
         raise AssertionError("a resumed auto run must reuse its recorded precision")
 
-    monkeypatch.setattr(session, "choose_precision", probe_again)
+    monkeypatch.setattr(precision, "probe_seconds", probe_again)
     assert run_cli("--resume", run_dir, "--set", "train.max_steps=12") == 0
     assert final_state(run_dir, 12)["trainer"]["precision"] == meta["resolved"]

@@ -6,7 +6,7 @@ import json
 from helpers import assert_states_equal, final_state, only_run, run_cli, scalars
 
 from latentrun.config import build
-from latentrun.launch import session
+from latentrun.launch import assembly
 from latentrun.runs import checkpoint_file as checkpoint
 
 SHORT = ("--set", "train.max_steps=20")
@@ -44,7 +44,7 @@ def inject(monkeypatch, faults: dict[int, float], once: bool = True) -> None:
         components.loss_fn = FaultyLoss()
         return components
 
-    monkeypatch.setattr(session, "build_components", build_with_faults)
+    monkeypatch.setattr(assembly, "build_components", build_with_faults)
 
 
 def test_a_nan_and_a_spike_skip_their_updates_and_cut_the_learning_rate(smoke, tmp_path, monkeypatch):
@@ -84,7 +84,7 @@ def test_a_streak_of_nans_rolls_back_and_the_run_resumes_bitwise(smoke, tmp_path
     inject(monkeypatch, dict(streak))
     assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *SHORT, "--stop-at", 17) == 0
     resumed = only_run(tmp_path / "resumed")
-    monkeypatch.setattr(session, "build_components", build.build_components)
+    monkeypatch.setattr(assembly, "build_components", build.build_components)
     assert run_cli("--resume", resumed) == 0
     assert_states_equal(final, final_state(resumed, 20))
     assert final["trainer"]["stability"] == final_state(resumed, 20)["trainer"]["stability"]
