@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # the end-to-end helpers (run_cli, SMOKE)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # the end-to-end helpers (run_cli, only_run)
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,12 @@ import sys
 import textwrap
 import time
 
+import pytest
 import torch
 
 from latentrun.runs import checkpoint_file as checkpoint
+
+pytestmark = pytest.mark.slow  # a second process saves best.pt 100 times while this one reads it
 
 WRITER = textwrap.dedent(
     """

@@ -22,6 +22,8 @@ from latentrun.launch import record
 from latentrun.runs import lock
 from latentrun.runs import run_files as runs
 
+pytestmark = pytest.mark.slow  # launchers and their runs as processes, killed and resumed
+
 POINTS = 4
 LAUNCH = [SMOKE, "--seeds", "1,2,3,4", "--jobs", "2", "--set", "train.num_threads=1", "--set", "train.max_steps=20"]
 

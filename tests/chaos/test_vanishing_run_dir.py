@@ -7,9 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from support import ROOT, SMOKE
 
 from latentrun.runs import run_files as runs
+
+pytestmark = pytest.mark.slow  # a training process whose run dir is deleted under it
 
 
 def test_a_run_dir_deleted_mid_run_exits_1(tmp_path, rng):

@@ -118,6 +118,7 @@ PLANNED_JUMP = (
 )
 
 
+@pytest.mark.slow  # 170 steps of a wider model
 def test_a_stage_change_is_not_a_loss_explosion(tmp_path):
     """The loss jump a stage change brings is planned: the guard judges the new stage by its own
     average and lets it train. Judged by the old stage's average, every step after the change was

@@ -66,6 +66,7 @@ def test_a_refused_checkpoint_write_stops_the_run_with_exit_1(error_number, tmp_
     assert_states_equal(final_state(straight, 40), final_state(run_dir, 40))
 
 
+@pytest.mark.slow  # the resume runs as a process of its own, under RLIMIT_FSIZE
 def test_a_real_file_size_limit_from_the_kernel(tmp_path, straight):
     """No monkeypatching: RLIMIT_FSIZE makes the kernel refuse the write (EFBIG) in a real process."""
     assert run_cli(SMOKE, "--runs-dir", tmp_path, *FAST, "--stop-at", 10) == 0

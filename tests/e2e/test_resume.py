@@ -35,6 +35,7 @@ def test_stop_and_resume_is_bitwise_equal_to_straight_run(straight_run, tmp_path
     assert meta["status"] == "finished" and [e["event"] for e in meta["history"]] == ["start", "resume"]
 
 
+@pytest.mark.slow  # a training process of its own, signalled mid-run
 def test_sigterm_mid_run_leaves_a_resumable_run_that_ends_bitwise_equal(straight_run, tmp_path):
     process = run_process(SMOKE, "--runs-dir", tmp_path, "--set", "train.save_every=1000")
     deadline = time.monotonic() + 120

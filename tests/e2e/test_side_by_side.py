@@ -21,6 +21,8 @@ from latentrun.launch import parallel
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs import run_files as runs
 
+pytestmark = pytest.mark.slow  # launches of two and three processes, one of them killed
+
 
 def kill_victims(runs_dir, stop, killed):
     """SIGKILL the `victim` run as soon as it is training, as the out-of-memory killer would."""
