@@ -245,7 +245,7 @@ def banner(planned: Sequence[Job], n_jobs: int, launch_id: str, runs_dir: Path) 
         threads = f"each with {plural(counts[0], 'thread')}"
     else:
         threads = f"each with {counts[0]} to {counts[-1]} threads"
-    if len(counts) < len({job.threads for job in planned}):
+    if counts and any(job.threads is None for job in planned):
         threads += " (resumed runs: as their config sets)"
     return (
         f"launching {plural(len(planned), 'run')}, {n_jobs} at a time, {threads} on {plural(cores(), 'core')}; "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from latentrun.cli import main
-from latentrun.launch import jobs, parallel
+from latentrun.launch import jobs, parallel, relaunch
 from latentrun.launch.jobs import Job, Outcome, classify
 from latentrun.launch.supervisor import Supervisor
 
@@ -73,8 +73,12 @@ def test_the_banner_tells_the_threads_each_run_really_gets(monkeypatch, tmp_path
     mixed = parallel.plan([SMOKE], None, ["train.num_threads=1,3"], tmp_path, jobs=2, stop_at=None)
     assert "each with 1 to 3 threads on 2 cores" in parallel.banner(mixed, 2, "L", tmp_path)
     resumed = [Job(0, "a", ("--resume", "x"), run_dir=tmp_path)]
-    assert "launching 1 run, 1 at a time, each with the threads its config sets" in parallel.banner(
+    assert "launching 1 run, 1 at a time, each with the threads its config sets on 2 cores;" in parallel.banner(
         resumed, 1, "L", tmp_path
+    )
+    both = [*resumed, Job(1, "b", ("x.yaml",), threads=1)]
+    assert "each with 1 thread (resumed runs: as their config sets) on 2 cores;" in parallel.banner(
+        both, 1, "L", tmp_path
     )
 
 
@@ -132,3 +136,15 @@ def test_the_launch_modules_import_each_other_without_a_cycle():
 
     assert edges["parallel"] >= {"jobs", "supervisor", "slurm"} and "jobs" in edges["slurm"]  # the walk sees them
     assert [name for name in edges if reaches(name, name, set())] == []
+
+
+def test_a_resumed_launch_knows_the_threads_its_unstarted_points_were_given(tmp_path):
+    document = {
+        "launch": "L1",
+        "jobs": [
+            {"index": 0, "label": "a", "experiment": SMOKE, "overrides": ["seed=1", "train.num_threads=2"]},
+            {"index": 1, "label": "b", "experiment": SMOKE, "overrides": ["seed=2"]},
+        ],
+    }
+    todo, damaged = relaunch.plan(document, tmp_path, [], force=False, stop_at=None)
+    assert [job.threads for job in todo] == [2, None] and damaged == []
