@@ -115,11 +115,11 @@ def build_trainer(
     metric_logger: MetricLogger | None = None,
 ) -> Trainer:
     """The Trainer of a run, wired the one way every run (and every benchmark) wires it: under
-    torchrun the model becomes this rank's DDP replica and the batch this rank's share of it."""
+    torchrun the Trainer trains this rank's DDP replica of the model on this rank's share of the batch."""
     world = distributed.context()
     settings = TrainSettings.from_section(config["train"])
     return Trainer(
-        dataclasses.replace(components, model=distributed.wrap(components.model, device)),
+        components,
         dataclasses.replace(settings, batch_size=settings.batch_size // world.world_size),
         precision.MixedPrecision(precision_name, device),
         checkpointer=checkpointer,

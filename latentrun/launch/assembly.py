@@ -3,10 +3,11 @@ the precision it trains in, and each rank's random streams; writing nothing anyw
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from loguru import logger
+from torch import nn
 
 from latentrun.config.build import build_components, build_trainer
 from latentrun.launch import warmstart
@@ -51,7 +52,11 @@ def assemble(
     # Rank 0 decides (an `auto` probe could time differently on each rank) and tells the others.
     choice = distributed.from_main(
         lambda: precision.decide(
-            train["precision"], device, checkpoint, components.model, lambda model: trainer.step_output(1, model).loss
+            train["precision"],
+            device,
+            checkpoint,
+            cast(nn.Module, components.model),
+            lambda model: trainer.step_output(1, model).loss,
         )
     )
     trainer.precision = precision.MixedPrecision(choice.name, device)
@@ -59,5 +64,5 @@ def assemble(
         rng.seed_rank_streams(config["seed"], world.rank)
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
-    parameters = components.model.num_parameters()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+    parameters = components.model.num_parameters()
     return Built(trainer, choice, parameters)

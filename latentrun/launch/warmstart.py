@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from torch import nn
 
 from latentrun import config as config_module
 from latentrun.core.status import EXIT_OK, FINISHED
+from latentrun.models.protocol import TaskModel
 from latentrun.runs import checkpoint_file as checkpoint
 from latentrun.runs import run_files as runs
 from latentrun.runs.run_dir import RunDir
@@ -192,7 +192,7 @@ def _status(run_dir: Path) -> str | None:
         return None
 
 
-def check_fits(model: nn.Module, source: Source) -> list[str]:
+def check_fits(model: TaskModel, source: Source) -> list[str]:
     """The names of `model`'s tensors the source lacks (they keep their fresh initialisation, e.g.
     a new head); a WarmStartError when a source tensor is one the model lacks or of another shape:
     the architectures differ."""
@@ -212,7 +212,7 @@ def check_fits(model: nn.Module, source: Source) -> list[str]:
     return [name for name in own if name not in theirs]
 
 
-def load_weights(model: nn.Module, source: Source) -> list[str]:
+def load_weights(model: TaskModel, source: Source) -> list[str]:
     """Copy the source's weights into a freshly built `model` (see `check_fits`); returns the
     names of the tensors that keep their fresh initialisation."""
     fresh = check_fits(model, source)

@@ -32,17 +32,18 @@ token's place within its number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, overload
 
 import torch
 from torch import Tensor, nn
 
 from latentrun.core.registry import MODELS
+from latentrun.models.config import ModelConfig
 from latentrun.models.layers import Backbone, GradKVCache, KVCache, abacus_places, check_shapes, greedy_decode
 
 THOUGHT_FEEDBACK = ("hidden", "projection")
 
 
-@MODELS.register("chain_transformer")
 class ChainTransformer(nn.Module):
     """Pre-LN GPT that writes `chain_len` chain tokens (or fewer, or thinks instead) before the
     product; config parameters follow `$defs/model.chain_transformer`."""
@@ -51,63 +52,45 @@ class ChainTransformer(nn.Module):
 
     def __init__(
         self,
+        config: ModelConfig,
         *,
-        d_model: int,
-        num_layers: int,
-        num_heads: int,
-        mlp_ratio: int,
-        dropout: float,
-        vocab_size: int,
-        prompt_len: int,
-        answer_len: int,
         chain_len: int,
         continuous_thoughts: bool,
         thought_feedback: str,
         keep_positions: bool,
-        position: str,
-        abacus_max_offset: int,
-        digit_places: tuple[Sequence[int], Sequence[int]] | None = None,
         chain_places: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        self.vocab_size = vocab_size
-        self.prompt_len = prompt_len
-        self.answer_len = answer_len
+        if thought_feedback not in THOUGHT_FEEDBACK:
+            raise ValueError(f"thought_feedback must be one of {', '.join(THOUGHT_FEEDBACK)}, got {thought_feedback!r}")
+        self.vocab_size = config.vocab_size
+        self.prompt_len = config.prompt_len
+        self.answer_len = config.answer_len
         self.chain_len = chain_len
         # Abacus place ids of the prompt, the chain (one per chain token, 0 where a token marks no
         # place) and the answer; the Backbone's table follows the layout (see _sync_places).
         self._places: tuple[list[int], list[int], list[int]] | None = None
-        full_places = abacus_places(position, digit_places)  # prompt + answer, or None for learned
+        full_places = abacus_places(config.position, config.digit_places)  # prompt + answer, or None for learned
         if full_places is not None:
-            assert digit_places is not None  # abacus_places refuses abacus without them
+            assert config.digit_places is not None  # abacus_places refuses abacus without them
             if chain_places is None or len(chain_places) != chain_len:
                 raise ValueError(f"position 'abacus' needs chain_places, one per chain token ({chain_len})")
-            prompt_places, answer_places = (list(p) for p in digit_places)
+            prompt_places, answer_places = (list(p) for p in config.digit_places)
             self._places = (prompt_places, list(chain_places), answer_places)
             full_places = [*prompt_places, *chain_places, *answer_places]
         # Thoughts only ever replace written tokens one for one or better, so the full chain bounds the length.
-        self.backbone = Backbone(
-            vocab_size=vocab_size,
-            max_len=prompt_len + chain_len + answer_len,
-            d_model=d_model,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            dropout=dropout,
-        )
+        self.backbone = Backbone(config, max_len=config.prompt_len + chain_len + config.answer_len)
         self._places_layout = (0, 0)  # the layout the Backbone's place ids were laid out for
-        if thought_feedback not in THOUGHT_FEEDBACK:
-            raise ValueError(f"thought_feedback must be one of {', '.join(THOUGHT_FEEDBACK)}, got {thought_feedback!r}")
         self.continuous_thoughts = continuous_thoughts
         self.keep_positions = keep_positions
         self.thought_proj: nn.Linear | None = None
         if continuous_thoughts and thought_feedback == "projection":
-            self.thought_proj = nn.Linear(d_model, d_model)  # final hidden state → next thought's input
+            self.thought_proj = nn.Linear(config.d_model, config.d_model)  # final hidden state → next thought's input
             nn.init.normal_(self.thought_proj.weight, mean=0.0, std=0.02)
             nn.init.zeros_(self.thought_proj.bias)
         self.register_buffer("layout", torch.zeros(2, dtype=torch.int64))  # (thoughts, removed)
         if full_places is not None:  # last, so every other parameter keeps its initialisation
-            self.backbone.add_places(full_places, abacus_max_offset)
+            self.backbone.add_places(full_places, config.abacus_max_offset)
 
     # ---- the layout ---------------------------------------------------------------------------
     def set_layout(self, thoughts: int, removed: int) -> None:
@@ -170,6 +153,14 @@ class ChainTransformer(nn.Module):
         """The input embedding (B, 1, D) of the next continuous thought, from the final hidden
         state (B, 1, D) before it: itself (Coconut's feedback), or its learned projection."""
         return hidden if self.thought_proj is None else self.thought_proj(hidden)
+
+    @overload
+    def forward(self, prompt: Tensor, answer: Tensor, chain: None = None, extra_removed: None = None) -> Tensor: ...
+
+    @overload
+    def forward(
+        self, prompt: Tensor, answer: Tensor, chain: Tensor, extra_removed: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]: ...
 
     def forward(
         self, prompt: Tensor, answer: Tensor, chain: Tensor | None = None, extra_removed: Tensor | None = None
@@ -255,3 +246,11 @@ class ChainTransformer(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameter count, the tied embedding counted once (thought projection included)."""
         return sum(p.numel() for p in self.parameters())
+
+
+@MODELS.register("chain_transformer")
+def chain_transformer(**kwargs: Any) -> ChainTransformer:
+    """`$defs/model.chain_transformer`, from the section's keys and the task's sizes, flat as the
+    registry passes them: the shared ones become the `ModelConfig`, the rest pass straight through."""
+    config, own = ModelConfig.split(kwargs)
+    return ChainTransformer(config, **own)

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from latentrun.models.config import ModelConfig
+
 
 class KVCache:
     """Keys and values of every layer for the positions decoded so far.
@@ -178,27 +180,20 @@ class Backbone(nn.Module):
     convert between token ids and that space with the one shared (tied) matrix.
     """
 
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        max_len: int,
-        d_model: int,
-        num_layers: int,
-        num_heads: int,
-        mlp_ratio: int,
-        dropout: float,
-        places: Sequence[int] | None = None,
-        max_place_offset: int = 0,
-    ) -> None:
+    def __init__(self, config: ModelConfig, *, max_len: int, places: Sequence[int] | None = None) -> None:
+        """`max_len` positions, laid out by the model; `places` (max_len,) adds place-value
+        embeddings (see `add_places`)."""
         super().__init__()
+        d_model, num_heads, num_layers = config.d_model, config.num_heads, config.num_layers
         if d_model % num_heads != 0:
             raise ValueError(f"num_heads ({num_heads}) must divide d_model ({d_model})")
         self.max_len = max_len
         self.num_heads = num_heads
-        self.wte = nn.Embedding(vocab_size, d_model)
+        self.wte = nn.Embedding(config.vocab_size, d_model)
         self.wpe = nn.Embedding(max_len, d_model)
-        self.blocks = nn.ModuleList(Block(d_model, num_heads, mlp_ratio, dropout, layer=i) for i in range(num_layers))
+        self.blocks = nn.ModuleList(
+            Block(d_model, num_heads, config.mlp_ratio, config.dropout, layer=i) for i in range(num_layers)
+        )
         self.ln_f = nn.LayerNorm(d_model)
         self.apply(_init_gpt2)
         for name, p in self.named_parameters():
@@ -211,7 +206,7 @@ class Backbone(nn.Module):
         self.place_offset: Tensor
         self.wae: nn.Embedding | None = None  # place-value (Abacus) embeddings
         if places is not None:
-            self.add_places(places, max_place_offset)
+            self.add_places(places, config.abacus_max_offset)
 
     def add_places(self, places: Sequence[int], max_place_offset: int) -> None:
         """Add place-value (Abacus) embeddings: `places` (max_len,) gives each position's place id,

@@ -42,7 +42,7 @@ def summarize_run(run_dir: Path, target: float) -> dict[str, Any]:
     config, meta = run.config(), run.meta()
     best = run.checkpointer().best()
     task, model = inference.build_model(run, best)
-    parameters = model.num_parameters()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+    parameters = model.num_parameters()
     batch = task.train_batch(1, 2)
     per_example = flops.training_flops_per_example(model, batch.prompt, batch.answer)
     scalars = _read_scalars(run_dir)

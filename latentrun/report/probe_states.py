@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from latentrun.models.chain import ChainTransformer
+from latentrun.models.protocol import AnyModel
 from latentrun.task.chains import RunningSumChain, step_widths
 from latentrun.task.multiplication import Batch, MultiplicationTask
 
@@ -39,53 +40,40 @@ class Position:
     label: str
 
 
-def model_kind(model: nn.Module) -> str:
+def model_kind(model: AnyModel) -> str:
     """'chain' for a model that writes a chain, 'latent' for the latent transformer (and the simple one)."""
-    if hasattr(model, "chain_len") and hasattr(model, "written_len"):
-        return "chain"
-    if hasattr(model, "num_latent"):
-        return "latent"
-    raise ValueError(f"probe does not know the model {type(model).__name__} (no chain_len or num_latent)")
+    return "chain" if isinstance(model, ChainTransformer) else "latent"
 
 
-def positions(model: nn.Module, task: MultiplicationTask) -> list[Position]:
+def positions(model: AnyModel, task: MultiplicationTask) -> list[Position]:
     """Every position of the teacher-forced sequence the model reads, in order."""
     width = task.operand_width
     places = [place - 1 for place in task.number_places(width)]
     labels = [("prompt", f"a{p}") for p in places] + [("prompt", "*")]
     labels += [("prompt", f"b{p}") for p in places] + [("prompt", "=")]
-    if model_kind(model) == "chain":
-        labels += [("latent", f"T{t + 1}") for t in range(_count(model, "thoughts"))]
+    if isinstance(model, ChainTransformer):
+        labels += [("latent", f"T{t + 1}") for t in range(model.thoughts)]
         written = [
             ("chain", f"s{step}d{place - 1}")
             for step, step_width in enumerate(step_widths(width), start=1)
             for place in task.number_places(step_width)
         ]
-        labels += written[len(written) - _count(model, "written_len") :]
+        labels += written[len(written) - model.written_len :]
     else:
-        labels += [("latent", f"L{k + 1}") for k in range(_count(model, "num_latent"))]
+        labels += [("latent", f"L{k + 1}") for k in range(model.num_latent)]
     answer_places = [place - 1 for place in task.number_places(task.answer_len)]
     labels += [("answer", f"y{p}") for p in answer_places[:-1]]
     return [Position(index, kind, label) for index, (kind, label) in enumerate(labels)]
 
 
-def backbone_blocks(model: nn.Module) -> nn.ModuleList:
+def backbone_blocks(model: AnyModel) -> nn.ModuleList:
     """The transformer blocks of the model's backbone, in order."""
-    blocks = getattr(getattr(model, "backbone", None), "blocks", None)
-    if not isinstance(blocks, nn.ModuleList):
-        raise ValueError(f"probe reads the blocks of model.backbone; {type(model).__name__} has none")
-    return blocks
-
-
-def _count(model: nn.Module, name: str) -> int:
-    """An integer property of a model (a plain int or a 0-d buffer)."""
-    value: Any = getattr(model, name)
-    return int(value)
+    return model.backbone.blocks
 
 
 @torch.no_grad()
 def collect_states(
-    model: nn.Module, task: MultiplicationTask, pairs: Batch, layers: Sequence[int], batch_size: int = 500
+    model: AnyModel, task: MultiplicationTask, pairs: Batch, layers: Sequence[int], batch_size: int = 500
 ) -> Tensor:
     """Hidden states (N, len(layers), T, D) of the model in eval mode on `pairs`; layer 0 is the
     embeddings, layer i the output of block i."""
@@ -98,14 +86,14 @@ def collect_states(
         if number in pieces:
             handles.append(block.register_forward_hook(_keeper(pieces[number])))
     length = len(positions(model, task))
-    chain = RunningSumChain(task) if model_kind(model) == "chain" else None
+    chain = RunningSumChain(task) if isinstance(model, ChainTransformer) else None
     device = next(model.parameters()).device
     collected = []
     try:
         model.eval()
         for start in range(0, len(pairs), batch_size):
             batch = pairs.slice(start, start + batch_size).to(device)
-            if chain is not None:
+            if chain is not None:  # teacher-forced: the true chain, not the one the model would write
                 model(batch.prompt, batch.answer, chain.tokens(batch.a, batch.b))
             else:
                 model(batch.prompt, batch.answer)

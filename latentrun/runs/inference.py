@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from latentrun.models.protocol import AnyModel
 from latentrun.config import build
 from latentrun.core.registry import LOSSES
 from latentrun.runs import checkpoint_file
@@ -33,7 +34,7 @@ def trained_weights(run: RunDir) -> State:
     return checkpoint_file.load(found[-1][1])
 
 
-def build_model(run: RunDir, state: State | None = None) -> tuple[MultiplicationTask, nn.Module]:
+def build_model(run: RunDir, state: State | None = None) -> tuple[MultiplicationTask, AnyModel]:
     """The run's task and model as its config builds them, with `state`'s weights when given."""
     config = run.config()
     task = build.build_task(config)
@@ -47,7 +48,7 @@ def build_model(run: RunDir, state: State | None = None) -> tuple[Multiplication
     return task, model
 
 
-def trained_model(run: RunDir, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, nn.Module, State]:
+def trained_model(run: RunDir, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, AnyModel, State]:
     """(task, model in eval mode on `device`, checkpoint) from `trained_weights`."""
     state = trained_weights(run)
     task, model = build_model(run, state)

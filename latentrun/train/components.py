@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from latentrun.models.protocol import TaskModel
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train.clipping import GradClipper
 from latentrun.train.curriculum import Curriculum
+from latentrun.train.objective import TaskLoss
 from latentrun.train.stability import LossGuard
 
 
@@ -19,8 +19,8 @@ class Components:
     """A run's task, model, loss and optimization objects, built by `config.build.build_components`."""
 
     task: MultiplicationTask
-    model: nn.Module
-    loss_fn: Callable
+    model: TaskModel
+    loss_fn: TaskLoss
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     clipper: GradClipper

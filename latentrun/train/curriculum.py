@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from latentrun.core.registry import CURRICULA
+from latentrun.models.chain import ChainTransformer
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import stream_generator
 
@@ -87,14 +88,14 @@ class Curriculum:
         """Whether update `step` starts from a fresh optimizer state (it begins a new stage)."""
         return self.reset_optimizer and self.begins_stage(step)
 
-    def begin_step(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    def begin_step(self, step: int, model: ChainTransformer, optimizer: torch.optim.Optimizer) -> None:
         """Put the model in the layout of update `step`, resetting the optimizer if the step begins a stage.
 
         A reset empties the optimizer's per-parameter state (AdamW's moments and step count), which
         is exactly the state of a freshly built optimizer: the learning-rate schedule goes on.
         """
         layout = self.layout(step)
-        model.set_layout(layout.thoughts, layout.removed)  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+        model.set_layout(layout.thoughts, layout.removed)
         if self.resets_optimizer(step):
             optimizer.state.clear()
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
+from latentrun.models.protocol import TaskModel
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import latent_hits, supervised_readings
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module,
+    model: TaskModel,
     split: Batch,
     loss_fn: Callable,
     batch_size: int,
@@ -37,14 +37,14 @@ def evaluate(
         for start in range(0, len(split), batch_size):
             batch = split.slice(start, start + batch_size).to(device)
             if probed:
-                logits, probe_logits = model(batch.prompt, batch.answer, with_probe=True)  # (B, P, V), (B, L, P, 10)
+                logits, probe_logits, _ = model(batch.prompt, batch.answer, heads=True)  # (B, P, V), (B, L, P, 10)
                 hits = latent_hits(*supervised_readings(probe_logits, batch.a, batch.b, operand_width))  # (B, K)
                 latents_right += int(hits.sum())
                 latents_total += hits.numel()
             else:
                 logits = model(batch.prompt, batch.answer)  # (B, P, V)
             loss_total += float(loss_fn(logits, batch.answer).loss) * len(batch)
-            correct = model.generate(batch.prompt) == batch.answer  # type: ignore[operator]  # (B, P)
+            correct = model.generate(batch.prompt) == batch.answer  # (B, P)
             exact += int(correct.all(dim=1).sum())
             digits_right += int(correct.sum())
             digits_total += correct.numel()

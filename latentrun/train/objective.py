@@ -7,19 +7,43 @@ so that everything that decides *what* is computed from a batch reads top to bot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from latentrun.models.latent import Readings
+from latentrun.models.protocol import TaskModel
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import column_sums, running_sum_targets, supervised_readings
 from latentrun.train.losses import LossOutput
 
+__all__ = ["LossOutput", "TaskLoss", "chain_loss", "forced_latents", "scheduled_answer", "step_loss"]
 
-def own_predictions(model: nn.Module, prompt: Tensor) -> Tensor:
+
+class TaskLoss(Protocol):
+    """A registered loss: the product's loss from its logits, plus the weighted auxiliary terms
+    whose weights say which of the model's heads the step must read (0: none)."""
+
+    latent_supervision_weight: float
+    column_sum_weight: float
+
+    def __call__(
+        self,
+        logits: Tensor,
+        answer: Tensor,
+        latent_logits: Tensor | None = None,
+        latent_target: Tensor | None = None,
+        /,
+        *,
+        columns: Tensor | None = None,
+        column_target: Tensor | None = None,
+    ) -> LossOutput: ...
+
+
+def own_predictions(model: TaskModel, prompt: Tensor) -> Tensor:
     """The answer (B, P) the model writes itself: greedy decoding in eval mode, without gradients.
 
     Eval mode means no dropout, so this pass draws nothing from any random stream, and it sees
@@ -28,12 +52,12 @@ def own_predictions(model: nn.Module, prompt: Tensor) -> Tensor:
     was_training = model.training
     model.eval()
     try:
-        return model.generate(prompt)  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+        return model.generate(prompt)
     finally:
         model.train(was_training)
 
 
-def scheduled_answer(model: nn.Module, batch: Batch, ratio: float) -> Tensor:
+def scheduled_answer(model: TaskModel, batch: Batch, ratio: float) -> Tensor:
     """Answer digits to feed (B, P): the true digit with probability `ratio`, else the model's own.
 
     The coins come from the global torch CPU generator, which every checkpoint saves and restores,
@@ -59,8 +83,8 @@ def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, 
 
 
 def chain_loss(
-    model: nn.Module,
-    loss_fn: Callable[..., LossOutput],
+    model: TaskModel,
+    loss_fn: TaskLoss,
     batch: Batch,
     answer_in: Tensor,
     chain: RunningSumChain,
@@ -89,8 +113,8 @@ def chain_loss(
 
 
 def step_loss(
-    model: nn.Module,
-    loss_fn: Callable[..., LossOutput],
+    model: TaskModel,
+    loss_fn: TaskLoss,
     batch: Batch,
     *,
     teacher_forcing: float,
@@ -114,17 +138,24 @@ def step_loss(
     answer_in = batch.answer if teacher_forcing >= 1.0 else scheduled_answer(model, batch, teacher_forcing)
     if chain is not None:
         return chain_loss(model, loss_fn, batch, answer_in, chain, extra_removed)
-    supervised = getattr(loss_fn, "latent_supervision_weight", 0) > 0
-    columns = getattr(loss_fn, "column_sum_weight", 0) > 0
+    supervised = loss_fn.latent_supervision_weight > 0
+    columns = loss_fn.column_sum_weight > 0
     if not supervised and not columns:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
     forcing = forced_latents(batch, latent_forcing, operand_width) if supervised else {}
-    outputs = list(model(batch.prompt, answer_in, with_probe=supervised, with_columns=columns, **forcing))
-    logits = outputs.pop(0)  # (B, P, V)
-    readings = (
-        supervised_readings(outputs.pop(0), batch.a, batch.b, operand_width) if supervised else ()
-    )  # (B, L, P, 10)
+    readings: Readings = model(batch.prompt, answer_in, heads=True, **forcing)
+    latent_terms: tuple[Tensor, ...] = ()
+    if supervised:
+        if readings.latents is None:
+            raise ValueError(
+                "step supervision needs a model built with latent_probe (loss.latent_supervision_weight > 0)"
+            )
+        latent_terms = supervised_readings(
+            readings.latents, batch.a, batch.b, operand_width
+        )  # (B, K, P, 10), (B, K, P)
     if not columns:
-        return loss_fn(logits, batch.answer, *readings)
+        return loss_fn(readings.logits, batch.answer, *latent_terms)
+    if readings.columns is None:
+        raise ValueError("the column-sum loss needs a model built with column_head (loss.column_sum_weight > 0)")
     targets = column_sums(batch.a, batch.b, operand_width, batch.answer.size(1))  # (B, P), least significant first
-    return loss_fn(logits, batch.answer, *readings, columns=outputs.pop(0), column_target=targets)
+    return loss_fn(readings.logits, batch.answer, *latent_terms, columns=readings.columns, column_target=targets)

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-import signal
-import sys
 import time
-from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 from loguru import logger
 from torch import nn
-from tqdm import tqdm
 
 from latentrun.core.status import FINISHED, INTERRUPTED, STOPPED
+from latentrun.models.chain import ChainTransformer
+from latentrun.models.protocol import TaskModel
 from latentrun.train import distributed
 from latentrun.train.checkpoints_protocol import CheckpointError, Checkpoints, State
 from latentrun.train.components import Components
@@ -30,65 +27,13 @@ from latentrun.train.losses import LossOutput
 from latentrun.train.metrics import evaluate
 from latentrun.train.objective import step_loss
 from latentrun.train.precision import MixedPrecision
+from latentrun.train.reporting import StepReport
 from latentrun.train.rng import capture_rng, restore_rng
-from latentrun.train.schedules import TeacherForcing
+from latentrun.train.signals import StopSignals
 from latentrun.train.stability import TrainingDiverged, scaled_learning_rate
+from latentrun.train.state import StepResult, TrainerState, TrainSettings
 
 __all__ = ["FINISHED", "INTERRUPTED", "STOPPED", "StepResult", "Trainer", "TrainerState", "TrainSettings"]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The `train` section's loop settings; field names match the schema's keys."""
-
-    max_steps: int
-    batch_size: int
-    eval_every: int
-    eval_batch_size: int
-    log_every: int
-    compile: bool
-    teacher_forcing: TeacherForcing
-    latent_forcing: TeacherForcing  # the same closed form, for recurrent latents' inputs
-
-    @classmethod
-    def from_section(cls, section: dict[str, Any]) -> TrainSettings:
-        values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
-        values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
-        values["latent_forcing"] = TeacherForcing(**section["latent_forcing"])
-        return cls(**values)
-
-
-@dataclass
-class TrainerState:
-    """Everything besides model, optimizer, scheduler and RNG that the next step depends on or reports."""
-
-    step: int = 0
-    loss_sum: float = 0.0
-    loss_count: int = 0
-    latent_loss_sum: float = 0.0
-    best_exact_match: float = -1.0
-    best_val_loss: float = math.inf
-    best_step: int = 0
-    best_stage: int = 0  # curriculum stage of the best evaluation: a later stage beats any earlier one
-    elapsed_seconds: float = 0.0
-    last_loss: float | None = None  # the most recent logged train/loss, reported in meta.json by `list`
-
-    def improves_on_best(self, metrics: dict[str, float], stage: int = 0) -> bool:
-        """Better exact match (then loss) at the same curriculum stage, or any result at a later one:
-        a curriculum is judged at its final stage, not at the written chain it starts from."""
-        best = (self.best_stage, self.best_exact_match, -self.best_val_loss)
-        return (stage, metrics["val/exact_match"], -metrics["val/loss"]) > best
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What one step did: its loss, and the clipping it applied, or why its update was skipped."""
-
-    loss: torch.Tensor
-    latent_loss: torch.Tensor | None  # the step-supervision part of an update that was made, if any
-    grad_norm: torch.Tensor | None  # None when the loss stopped the step before backward
-    clip_threshold: float
-    problem: str | None  # why the update was skipped; None for a normal step
 
 
 class Trainer:
@@ -107,18 +52,23 @@ class Trainer:
         world: distributed.Context | None = None,
     ) -> None:
         self.task = components.task
-        self.model = components.model
+        self.model: TaskModel = components.model  # the plain module: checkpoints, evaluation, generation
         self.loss_fn = components.loss_fn
         self.optimizer = components.optimizer
         self.scheduler = components.scheduler
         self.clipper = components.clipper
         self.guard = components.guard
         self.curriculum = components.curriculum  # what a chain model writes at each step; None for other models
+        self.chain_model = self.model if isinstance(self.model, ChainTransformer) else None
+        if self.curriculum is not None and self.chain_model is None:
+            raise ValueError(f"a curriculum moves a chain model along; got {type(self.model).__name__}")
         self.settings = settings
         self.precision = precision
-        # Training runs through the compiled wrapper; everything else (state_dict, evaluation,
-        # generation) uses the plain module, so checkpoints keep their names and load anywhere.
-        self.forward: nn.Module = cast(nn.Module, torch.compile(self.model)) if settings.compile else self.model
+        # Training runs through this rank's DDP replica (the model itself in a world of one), compiled
+        # if asked; everything else uses the plain module, so checkpoints keep their names and load anywhere.
+        self.replica = distributed.wrap(cast(nn.Module, self.model), device)
+        compiled = torch.compile(self.replica) if settings.compile else self.replica
+        self.forward = cast(TaskModel, compiled)
         self.checkpointer = checkpointer
         self.device = device
         self.config = config  # stored in every checkpoint, so a checkpoint explains itself
@@ -127,7 +77,7 @@ class Trainer:
         self.rank = world.rank
         self.world_size = world.world_size  # settings.batch_size is then this rank's share of the global batch
         self.state = TrainerState()
-        self._stop_signal: int | None = None
+        self.signals = StopSignals()
 
     # ---- checkpoint state -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -196,7 +146,7 @@ class Trainer:
         best = self.checkpointer.best() if self.rank == 0 else None
         if best is None:
             return None
-        model = copy.deepcopy(getattr(self.model, "module", self.model))  # a DDP replica's own module
+        model = copy.deepcopy(self.model)
         model.load_state_dict(best["model"])
         split = self.task.split("test")
         metrics = evaluate(
@@ -217,7 +167,7 @@ class Trainer:
         step's batch, with the step's forcing ratios and chain."""
         batch = self.task.train_batch(step, self.settings.batch_size, self.rank).to(self.device)
         return step_loss(
-            self.forward if forward is None else forward,
+            self.forward if forward is None else cast(TaskModel, forward),
             self.loss_fn,
             batch,
             teacher_forcing=self.settings.teacher_forcing(step),
@@ -233,9 +183,9 @@ class Trainer:
 
     def train_step(self, step: int) -> StepResult:
         """One optimizer update on the batch of `step`, unless its loss or gradient explodes."""
-        self.model.train()
-        if self.curriculum is not None:
-            self.curriculum.begin_step(step, self.model, self.optimizer)
+        self.replica.train()
+        if self.curriculum is not None and self.chain_model is not None:
+            self.curriculum.begin_step(step, self.chain_model, self.optimizer)
             if self.curriculum.begins_stage(step):
                 # The new layout's loss is a planned jump, not an explosion: judge it by its own stage.
                 self.guard.restart_average()
@@ -265,62 +215,54 @@ class Trainer:
         """Train until max_steps, `stop_at`, or SIGINT/SIGTERM; always leaves a checkpoint of the last step."""
         settings = self.settings
         last_step = min(settings.max_steps, stop_at) if stop_at else settings.max_steps
-        previous_handlers = self._install_signal_handlers()
-        progress = tqdm(
-            total=settings.max_steps,
-            initial=self.state.step,
-            disable=not sys.stderr.isatty(),
-            dynamic_ncols=True,
-            desc="train",
-        )
-        window_start, window_samples = time.perf_counter(), 0
-        session_start = time.perf_counter()
-        elapsed_before = self.state.elapsed_seconds
+        report = StepReport(self.metric_logger, settings, first_step=self.state.step, world_size=self.world_size)
+        session_start, elapsed_before = time.perf_counter(), self.state.elapsed_seconds
         status = FINISHED if last_step == settings.max_steps else STOPPED
         try:
-            while self.state.step < last_step:
-                step = self.state.step + 1
-                result = self.train_step(step)
-                # Means over ranks, so that rank 0 logs the whole global batch's losses.
-                no_latent = torch.zeros((), device=result.loss.device)
-                (loss, latent_loss), stop_requested = distributed.agree(
-                    [result.loss, no_latent if result.latent_loss is None else result.latent_loss],
-                    self._stop_signal is not None,
-                )
-                self.state.step = step
-                self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
-                window_samples += settings.batch_size * self.world_size
-                progress.update(1)
-                if result.problem is None:
-                    loss_value = float(loss)
-                    self.guard.record_good(loss_value)
-                    self.state.loss_sum += loss_value
-                    self.state.loss_count += 1
-                    if result.latent_loss is not None:
-                        self.state.latent_loss_sum += float(latent_loss)
-                elif self._handle_bad_step(step, result.problem):
-                    progress.reset(total=settings.max_steps)
-                    progress.update(self.state.step)
-                    continue
-                if step % settings.log_every == 0 or step == last_step:
-                    seconds = time.perf_counter() - window_start
-                    self._log_train(step, result, window_samples / max(seconds, 1e-9), progress)
-                    window_start, window_samples = time.perf_counter(), 0
-                if step % settings.eval_every == 0 or step == settings.max_steps:
-                    self._evaluate(step)
-                if stop_requested:
-                    status = INTERRUPTED
-                    signum = self._stop_signal or "to another rank"
-                    logger.warning(f"signal {signum} received: checkpointing step {step} and stopping")
-                    break
-                self.checkpointer.save(step, self._checkpoint_state, force=step == last_step)
-            if status == INTERRUPTED:
-                self.save_checkpoint()
+            with self.signals:
+                while self.state.step < last_step:
+                    step = self.state.step + 1
+                    result = self.train_step(step)
+                    stop_requested = self._record(step, result)
+                    self.state.elapsed_seconds = elapsed_before + time.perf_counter() - session_start
+                    report.step_done()
+                    if result.problem is not None and self._handle_bad_step(step, result.problem):
+                        report.rewound(self.state.step)
+                        continue
+                    if step % settings.log_every == 0 or step == last_step:
+                        self._log_window(report, step, result)
+                    if step % settings.eval_every == 0 or step == settings.max_steps:
+                        self._evaluate(step)
+                    if stop_requested:
+                        status = INTERRUPTED
+                        signum = self.signals.received or "to another rank"
+                        logger.warning(f"signal {signum} received: checkpointing step {step} and stopping")
+                        break
+                    self.checkpointer.save(step, self._checkpoint_state, force=step == last_step)
+                if status == INTERRUPTED:
+                    self.save_checkpoint()
         finally:
-            progress.close()
-            self._restore_signal_handlers(previous_handlers)
+            report.close()
             self.metric_logger.flush()
         return status
+
+    def _record(self, step: int, result: StepResult) -> bool:
+        """Count update `step` as done and add a good step's losses (means over ranks, so that rank 0
+        logs the whole global batch's) to the window; whether any rank was asked to stop."""
+        no_latent = torch.zeros((), device=result.loss.device)
+        (loss, latent_loss), stop_requested = distributed.agree(
+            [result.loss, no_latent if result.latent_loss is None else result.latent_loss],
+            self.signals.received is not None,
+        )
+        self.state.step = step
+        if result.problem is None:
+            loss_value = float(loss)
+            self.guard.record_good(loss_value)
+            self.state.loss_sum += loss_value
+            self.state.loss_count += 1
+            if result.latent_loss is not None:
+                self.state.latent_loss_sum += float(latent_loss)
+        return stop_requested
 
     def _handle_bad_step(self, step: int, problem: str) -> bool:
         """Log a skipped step, cut the learning rate, checkpoint the evidence, and roll back when the
@@ -356,37 +298,16 @@ class Trainer:
             f"at most {self.guard.max_rollbacks}; emergency lr scale {self.guard.lr_scale():.4g}"
         )
 
-    def _log_train(self, step: int, result: StepResult, samples_per_sec: float, progress: tqdm) -> None:
-        # A window of nothing but skipped steps has no loss to report; the warnings already said why.
-        count = self.state.loss_count
-        mean_loss = self.state.loss_sum / count if count else math.nan
-        mean_latent_loss = self.state.latent_loss_sum / count if count else math.nan
-        self.state.loss_sum, self.state.latent_loss_sum, self.state.loss_count = 0.0, 0.0, 0
-        if count:
-            self.state.last_loss = mean_loss
+    def _log_window(self, report: StepReport, step: int, result: StepResult) -> None:
         scale = self.guard.lr_scale()
-        lr = self.optimizer.param_groups[0]["lr"] * scale  # the rate the next update will use
-        grad_norm = math.nan if result.grad_norm is None else float(result.grad_norm)
-        log = self.metric_logger
-        if count:
-            log.add_scalar("train/loss", mean_loss, step)
-        log.add_scalar("train/lr", lr, step)
-        log.add_scalar("train/teacher_forcing", self.settings.teacher_forcing(step), step)
-        if self.curriculum is not None:
-            log.add_scalar("train/curriculum_stage", self.curriculum.stage(step), step)
-        if getattr(self.loss_fn, "latent_supervision_weight", 0) > 0 and count:
-            log.add_scalar("train/latent_loss", mean_latent_loss, step)
-        if getattr(self.model, "latent_teacher", None) is not None:
-            log.add_scalar("train/latent_forcing", self.settings.latent_forcing(step), step)
-        if result.grad_norm is not None:
-            log.add_scalar("train/grad_norm", grad_norm, step)
-        log.add_scalar("train/clip_threshold", result.clip_threshold, step)
-        log.add_scalar("train/emergency_lr_scale", scale, step)
-        log.add_scalar("perf/samples_per_sec", samples_per_sec, step)
-        progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-        logger.info(
-            f"step {step}/{self.settings.max_steps} loss {mean_loss:.4f} lr {lr:.3e} "
-            f"grad_norm {grad_norm:.3f} clip {result.clip_threshold:.3g} {samples_per_sec:.0f} samples/s"
+        report.log_window(
+            step,
+            self.state,
+            result,
+            lr=self.optimizer.param_groups[0]["lr"] * scale,  # the rate the next update will use
+            lr_scale=scale,
+            stage=self.curriculum.stage(step) if self.curriculum is not None else None,
+            latent_loss=self.loss_fn.latent_supervision_weight > 0,
         )
 
     def _evaluate(self, step: int) -> dict[str, float]:
@@ -415,23 +336,3 @@ class Trainer:
             self.state.best_stage = stage
             self.checkpointer.save_best(lambda: self._best_state(metrics))
         return metrics
-
-    # ---- signals --------------------------------------------------------------------------
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        """SIGINT and SIGTERM only raise a flag; the loop checkpoints and stops at the end of the step."""
-        self._stop_signal = None
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self._stop_signal = signum
-
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[signum] = signal.signal(signum, request_stop)
-            except ValueError:  # not the main thread: leave signals to whoever owns them
-                pass
-        return previous
-
-    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

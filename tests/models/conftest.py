@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from latentrun.models.latent import LatentTransformer, simple_transformer
+from latentrun.models.latent import latent_transformer, simple_transformer
 
 VOCAB, PROMPT_LEN, ANSWER_LEN = 13, 6, 4  # "ab*cd=" → 4 product digits
 
@@ -38,7 +38,7 @@ def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
         params.update(num_latent=3, latent_mode=LATENT_KINDS[kind])
     params.update(overrides)
     torch.manual_seed(seed)
-    return (LatentTransformer if kind in LATENT_KINDS else simple_transformer)(**params)
+    return (latent_transformer if kind in LATENT_KINDS else simple_transformer)(**params)
 
 
 @pytest.fixture(params=["simple", "latent", "recurrent"])

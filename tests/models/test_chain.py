@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from latentrun.models.chain import ChainTransformer
+from latentrun.models.chain import ChainTransformer, chain_transformer
 
 VOCAB, PROMPT_LEN, ANSWER_LEN, CHAIN_LEN = 13, 8, 6, 9  # 3-digit operands: steps of 4 and 5 digits
 
@@ -19,7 +19,7 @@ ABACUS = dict(position="abacus", abacus_max_offset=3, digit_places=DIGIT_PLACES,
 
 def build(seed: int = 0, continuous_thoughts: bool = True, **options) -> ChainTransformer:
     torch.manual_seed(seed)
-    return ChainTransformer(
+    return chain_transformer(
         d_model=16,
         num_layers=2,
         num_heads=2,

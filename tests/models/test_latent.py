@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from latentrun.models.config import ModelConfig
 from latentrun.models.layers import Backbone, greedy_decode
 
 
@@ -16,9 +17,8 @@ class FormerSimpleTransformer(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.prompt_len, self.answer_len = 6, 4
-        self.backbone = Backbone(
-            vocab_size=13, max_len=6 + 4, d_model=16, num_layers=2, num_heads=2, mlp_ratio=2, dropout=0.0
-        )
+        config = ModelConfig(13, 6, 4, 16, 2, 2, 2, 0.0, position="learned", abacus_max_offset=0)
+        self.backbone = Backbone(config, max_len=6 + 4)
 
     def forward(self, prompt: Tensor, answer: Tensor) -> Tensor:
         x = self.backbone.embed(torch.cat([prompt, answer[:, :-1]], dim=1))  # (B, Tp+P-1, D)
@@ -202,15 +202,16 @@ def test_recurrent_forward_through_the_cache_equals_one_full_pass_with_the_same_
 def test_probe_reads_every_latent_state(build, scramble, random_batch, mode_kind):
     model = scramble(build(mode_kind, seed=2, latent_probe=True), 2).double().eval()
     prompt, answer = random_batch(5)
-    logits, probe_logits = model(prompt, answer, with_probe=True)
-    assert probe_logits.shape == (5, 3, 4, 10)
+    logits, probe_logits, columns = model(prompt, answer, heads=True)
+    assert columns is None and probe_logits.shape == (5, 3, 4, 10)
     torch.testing.assert_close(logits, model(prompt, answer), rtol=0, atol=0)
     states = teacher_forced_hidden_states(model, prompt, answer)[:, 6:9]  # (B, L, D): the latents' positions
     expected = model.probe(states).view(5, 3, 4, 10)
     torch.testing.assert_close(probe_logits, expected, rtol=0, atol=1e-12)
 
 
-def test_with_probe_needs_a_model_built_with_one(build, random_batch):
+def test_a_model_reads_only_the_heads_it_was_built_with(build, random_batch):
     prompt, answer = random_batch(2)
-    with pytest.raises(ValueError, match="latent_probe"):
-        build("recurrent")(prompt, answer, with_probe=True)
+    plain = build("recurrent")(prompt, answer, heads=True)
+    assert plain.latents is None and plain.columns is None
+    assert build("recurrent", column_head=True)(prompt, answer, heads=True).columns.shape == (2, 4)

@@ -10,6 +10,12 @@ def forced_model(build, **overrides):
     return build("recurrent", num_latent=3, latent_probe=True, latent_teacher=True, **overrides).double()
 
 
+def probed(model, prompt, answer, **forcing):
+    """(logits (B, P, V), the probe's readings of the latents (B, L, P, 10)) of one pass."""
+    readings = model(prompt, answer, heads=True, **forcing)
+    return readings.logits, readings.latents
+
+
 def running_sums(n, seed=1):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 10, (n, 2, 4), generator=g)  # (B, W=2, P=4): inputs of latents 1 and 2
@@ -29,12 +35,10 @@ def test_all_forced_latents_run_in_one_pass_after_the_prompt(build, random_batch
     model = forced_model(build)
     prompt, answer = random_batch(3)
     forced = running_sums(3)
-    (logits, probe), calls = count_backbone_calls(
-        model, lambda: model(prompt, answer, with_probe=True, forced_latents=forced)
-    )
+    (logits, probe), calls = count_backbone_calls(model, lambda: probed(model, prompt, answer, forced_latents=forced))
     assert calls == [6, 3 + 3]  # the prompt, then 3 latents and 3 answer inputs together
     assert logits.shape == (3, 4, 13) and probe.shape == (3, 3, 4, 10)
-    _, free_calls = count_backbone_calls(model, lambda: model(prompt, answer, with_probe=True))
+    _, free_calls = count_backbone_calls(model, lambda: probed(model, prompt, answer))
     assert free_calls == [6, 1, 1, 1 + 3]  # one latent at a time
 
 
@@ -42,10 +46,10 @@ def test_the_parallel_pass_equals_the_sequential_one_with_every_latent_forced(bu
     model = forced_model(build)
     prompt, answer = random_batch(4)
     forced = running_sums(4)
-    parallel = model(prompt, answer, with_probe=True, forced_latents=forced)
+    parallel = probed(model, prompt, answer, forced_latents=forced)
     everyone = torch.ones(4, 2, dtype=torch.bool)
     (sequential, calls) = count_backbone_calls(
-        model, lambda: model(prompt, answer, with_probe=True, forced_latents=forced, forced_mask=everyone)
+        model, lambda: probed(model, prompt, answer, forced_latents=forced, forced_mask=everyone)
     )
     assert calls == [6, 1, 1, 4]
     for left, right in zip(parallel, sequential):
@@ -56,8 +60,8 @@ def test_a_mask_of_none_forced_is_the_free_running_model(build, random_batch):
     model = forced_model(build)
     prompt, answer = random_batch(4)
     nobody = torch.zeros(4, 2, dtype=torch.bool)
-    forced = model(prompt, answer, with_probe=True, forced_latents=running_sums(4), forced_mask=nobody)
-    for left, right in zip(forced, model(prompt, answer, with_probe=True)):
+    forced = probed(model, prompt, answer, forced_latents=running_sums(4), forced_mask=nobody)
+    for left, right in zip(forced, probed(model, prompt, answer)):
         torch.testing.assert_close(left, right, rtol=0, atol=1e-12)
 
 
@@ -66,11 +70,11 @@ def test_forcing_feeds_each_latent_its_own_running_sum_per_example(build, random
     prompt, answer = random_batch(2)
     forced = running_sums(2)
     mask = torch.tensor([[True, False], [False, True]])
-    _, probe = model(prompt, answer, with_probe=True, forced_latents=forced, forced_mask=mask)
-    free = model(prompt, answer, with_probe=True)[1]
+    _, probe = probed(model, prompt, answer, forced_latents=forced, forced_mask=mask)
+    free = probed(model, prompt, answer)[1]
     other = forced.clone()
     other[:, 1] = (other[:, 1] + 1) % 10  # latent 2's running sum: reaches only example 1
-    _, changed = model(prompt, answer, with_probe=True, forced_latents=other, forced_mask=mask)
+    _, changed = probed(model, prompt, answer, forced_latents=other, forced_mask=mask)
     torch.testing.assert_close(probe[0], changed[0], rtol=0, atol=0)
     assert not torch.allclose(probe[1, 2], changed[1, 2])
     torch.testing.assert_close(probe[:, 0], free[:, 0], rtol=0, atol=1e-12)  # latent 0 is never forced
@@ -87,7 +91,7 @@ def test_teacher_inputs_sum_one_embedding_per_place_and_digit(build):
 def test_gradients_reach_the_teacher_embedding_and_the_chain(build, random_batch):
     model = forced_model(build)
     prompt, answer = random_batch(3)
-    logits, probe = model(prompt, answer, with_probe=True, forced_latents=running_sums(3))
+    logits, probe = probed(model, prompt, answer, forced_latents=running_sums(3))
     (logits.sum() + probe.sum()).backward()
     assert model.latent_teacher.weight.grad.abs().sum() > 0 and model.latent_proj.weight.grad.abs().sum() > 0
 

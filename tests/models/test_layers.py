@@ -7,14 +7,16 @@ import math
 import pytest
 import torch
 
+from latentrun.models.config import ModelConfig
 from latentrun.models.layers import Backbone
 
 
-def _backbone(seed: int = 0, **overrides) -> Backbone:
-    params = dict(vocab_size=13, max_len=8, d_model=16, num_layers=2, num_heads=4, mlp_ratio=2, dropout=0.0)
+def _backbone(seed: int = 0, max_len: int = 8, **overrides) -> Backbone:
+    params = dict(vocab_size=13, d_model=16, num_layers=2, num_heads=4, mlp_ratio=2, dropout=0.0)
     params.update(overrides)
+    config = ModelConfig(prompt_len=4, answer_len=4, position="learned", abacus_max_offset=0, **params)
     torch.manual_seed(seed)
-    return Backbone(**params)
+    return Backbone(config, max_len=max_len)
 
 
 @pytest.mark.parametrize("chunks", [[8], [1] * 8, [3, 1, 2, 2], [5, 3]])

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentrun.models.chain import ChainTransformer
-from latentrun.models.latent import LatentTransformer
+from latentrun.models.chain import ChainTransformer, chain_transformer
+from latentrun.models.latent import LatentTransformer, latent_transformer
 
 VOCAB, PROMPT_LEN, ANSWER_LEN, CHAIN_LEN, NUM_LATENT = 13, 8, 6, 9, 3
 # Abacus place ids of "abc*def=" (least significant first), the chain's two running sums and the product.
@@ -121,7 +121,7 @@ def chain_model(position: str, feedback: str, keep_positions: bool) -> ChainTran
     abacus = (
         dict(digit_places=(PROMPT_PLACES, ANSWER_PLACES), chain_places=CHAIN_PLACES) if position == "abacus" else {}
     )
-    model = ChainTransformer(
+    model = chain_transformer(
         **SIZES,
         chain_len=CHAIN_LEN,
         continuous_thoughts=True,
@@ -177,7 +177,7 @@ def test_coconut_thoughts_are_fed_the_final_hidden_state_before_them(layout, pos
 def latent_model(mode: str, position: str) -> LatentTransformer:
     torch.manual_seed(0)
     abacus = dict(digit_places=(PROMPT_PLACES, ANSWER_PLACES)) if position == "abacus" else {}
-    model = LatentTransformer(
+    model = latent_transformer(
         **SIZES,
         num_latent=NUM_LATENT,
         latent_mode=mode,
@@ -213,7 +213,7 @@ def test_latents_are_fed_what_their_mode_says(mode, position):
             answer_tokens, answer_logits = model.generate_with_logits(prompt, use_cache=use_cache)
             assert torch.equal(answer_tokens, decoded_reference[0])
             torch.testing.assert_close(answer_logits, decoded_reference[1], **TOLERANCE)
-        no_grad = model(prompt, answer, with_probe=True)
-    for got_answer, got_probe in (no_grad, model(prompt, answer, with_probe=True)):
+        no_grad = model(prompt, answer, heads=True)[:2]
+    for got_answer, got_probe in (no_grad, model(prompt, answer, heads=True)[:2]):
         torch.testing.assert_close(got_answer, want_answer, **TOLERANCE)
         torch.testing.assert_close(got_probe, want_probe, **TOLERANCE)

@@ -70,7 +70,7 @@ def test_step_supervision_adds_the_running_sum_term(mode):
     )
     batch = p.task.train_batch(1, 32)
     output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=p.task.operand_width)
-    logits, probe_logits = p.model(batch.prompt, batch.answer, with_probe=True)
+    logits, probe_logits, _ = p.model(batch.prompt, batch.answer, heads=True)
     targets = running_sum_targets(batch.a, batch.b, 2, 4)  # operand_width 2 of the 3 latents, 4 digits
     expected = p.loss_fn(logits, batch.answer, probe_logits[:, :2], targets)
     assert torch.equal(output.loss, expected.loss)
@@ -91,14 +91,14 @@ def test_latent_forcing_feeds_the_true_running_sums_and_draws_coins_only_between
         rng = torch.get_rng_state()
         output = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width, latent_forcing=ratio)
         assert torch.equal(torch.get_rng_state(), rng), ratio
-        logits, probe = p.model(batch.prompt, batch.answer, with_probe=True, **model_kwargs)
+        logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True, **model_kwargs)
         expected = p.loss_fn(logits, batch.answer, probe[:, :width], running_sum_targets(batch.a, batch.b, width, 4))
         assert torch.equal(output.loss, expected.loss), ratio
     torch.manual_seed(5)
     half = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width, latent_forcing=0.5).loss
     torch.manual_seed(5)
     mask = torch.rand(16, width) < 0.5
-    logits, probe = p.model(batch.prompt, batch.answer, with_probe=True, forced_latents=digits, forced_mask=mask)
+    logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True, forced_latents=digits, forced_mask=mask)
     expected = p.loss_fn(logits, batch.answer, probe[:, :width], running_sum_targets(batch.a, batch.b, width, 4))
     assert torch.equal(half, expected.loss)
 
