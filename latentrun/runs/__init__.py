@@ -1,21 +1,7 @@
 """Run directories on disk: RunDir (run_dir.py) over the primitives of run_files.py, the lock,
 checkpoint files (checkpoint_file.py) and their manifest, the Checkpointer (checkpoint_policy.py),
-and rebuilding a trained model from a run.
+and rebuilding a trained model from a run (inference.py).
 
-The package is also the API's `latentrun.runs(...)`: a subpackage named `runs` is what
-`latentrun.runs` means once anything imported it, so calling the package calls `latentrun.api.runs`.
+Calling the package, `latentrun.runs(...)`, is the API's list table: the top-level package makes it
+callable (latentrun/__init__.py), so that nothing here imports upward.
 """
-
-import sys
-import types
-from typing import Any
-
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from latentrun.api import runs
-
-        return runs(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

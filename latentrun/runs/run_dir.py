@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunDir:
-    """`runs/<run-id>/` (the layout is contract; see ARCHITECTURE.md)."""
+    """`runs/<run-id>/` (the layout is contract: docs/guides/run-directory.md)."""
 
     path: Path
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from latentrun.core.atomic import atomic_write_json
+from latentrun.runs import records
 from latentrun.core.errors import RunError as RunError  # defined there, still importable from here
 from latentrun.core.text import printable
 
@@ -57,7 +58,6 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"{path}: cannot read run metadata ({error})") from None
     if not isinstance(meta, dict):
         raise RunError(f"{path}: not run metadata (a JSON object was expected)")
-    from latentrun.runs import records  # it needs RunError from here
 
     records.check(meta, records.META_SCHEMA, path)
     return meta
