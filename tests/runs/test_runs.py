@@ -1,9 +1,19 @@
 """Finding a run from what the user typed: a path, an id under the runs dir, or `latest`."""
+import datetime as dt
 import json
 
 import pytest
 
 from latentrun.runs import run_files as runs
+
+
+def hours_ago(hours, utc_offset=0):
+    """meta.json's `created` for a moment `hours` before now, written with the given UTC offset.
+
+    Computed from the clock, not written as a date: a run made without meta.json counts as created
+    now (its config.yaml's modification time), and must stay the newest whatever the clock says."""
+    zone = dt.timezone(dt.timedelta(hours=utc_offset))
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)).astimezone(zone).isoformat()
 
 
 def make_run(folder, created=None):
@@ -17,8 +27,8 @@ def make_run(folder, created=None):
 def test_path_id_and_latest(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs_dir = tmp_path / "runs"
-    older = make_run(runs_dir / "b-older", "2026-01-01T10:00:00+00:00")
-    newer = make_run(runs_dir / "a-newer", "2026-01-01T11:30:00+01:00")  # 10:30 UTC: newer despite its name
+    older = make_run(runs_dir / "b-older", hours_ago(2))
+    newer = make_run(runs_dir / "a-newer", hours_ago(1.5, utc_offset=-1))  # newer, though its name and text sort first
     assert runs.resolve_run_dir(str(older), runs_dir) == older
     assert runs.resolve_run_dir("b-older", runs_dir) == runs_dir / "b-older"
     assert runs.resolve_run_dir("latest", runs_dir) == newer
@@ -52,8 +62,8 @@ def test_plain_ids():
 def test_latest_never_follows_a_link_out_of_the_runs_dir(tmp_path):
     """Issue 22 item 17: `--resume latest` trained into a folder outside runs/ through a symlink."""
     runs_dir = tmp_path / "runs"
-    make_run(runs_dir / "a-inside", "2026-01-01T10:00:00+00:00")
-    outside = make_run(tmp_path / "elsewhere", "2026-01-02T10:00:00+00:00")
+    make_run(runs_dir / "a-inside", hours_ago(48))
+    outside = make_run(tmp_path / "elsewhere", hours_ago(24))
     (runs_dir / "b-link").symlink_to(outside)
     with pytest.raises(runs.RunError, match=r"latest: the newest run, b-link: leads outside .*runs/"):
         runs.resolve_run_dir("latest", runs_dir)
