@@ -28,4 +28,7 @@ def test_session_end_only_for_finished_or_crashed():
     finished = hparams.session_end("finished")
     data = metadata.parse_session_end_info_plugin_data(finished.value[0].metadata.plugin_data.content)
     assert data.status == api_pb2.STATUS_SUCCESS
+    crashed = hparams.session_end("crashed")
+    data = metadata.parse_session_end_info_plugin_data(crashed.value[0].metadata.plugin_data.content)
+    assert data.status == api_pb2.STATUS_FAILURE
     assert hparams.session_end("stopped") is None and hparams.session_end("interrupted") is None
