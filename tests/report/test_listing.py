@@ -8,20 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import SMOKE, dead_pid
 
 from latentrun import config
 from latentrun.cli import main
 from latentrun.report import listing
 from latentrun.runs import lock as run_lock
 from latentrun.runs import run_files as runs
-
-SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited and been reaped."""
-    process = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    return int(process.stdout)
 
 
 def fabricate(runs_dir: Path, run_id: str, overrides=(), lock=None, **meta) -> Path:

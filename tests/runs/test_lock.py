@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from loguru import logger
+from support import dead_pid
 
 from latentrun.runs import lock
 
@@ -17,13 +18,6 @@ def warnings():
     sink = logger.add(lambda message: messages.append(str(message)), level="WARNING")
     yield messages
     logger.remove(sink)
-
-
-def dead_pid() -> int:
-    """The PID of a process that has exited (and been reaped)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_lock_file_names_the_holder_and_goes_away_on_release(tmp_path):
