@@ -10,13 +10,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from support import ROOT
+from support import SMOKE as SMOKE_PATH
 
 from latentrun import __version__, cli
 from latentrun.commands import arguments
 from latentrun.core import text
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = str(ROOT / "experiments" / "smoke.yaml")
+SMOKE = str(SMOKE_PATH)  # argv holds strings
 
 
 def run_py(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -5,17 +5,17 @@ import ast
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT
+from support import SMOKE as SMOKE_PATH
 
 from latentrun.cli import main
 from latentrun.launch import jobs, parallel, relaunch
 from latentrun.launch.jobs import Job, Outcome, classify
 from latentrun.launch.supervisor import Supervisor
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = str(ROOT / "experiments" / "smoke.yaml")
+SMOKE = str(SMOKE_PATH)  # argv holds strings
 JOB = Job(0, "smoke seed=1", ("smoke.yaml",))
 FINISHED_RUN = {"id": "smoke-1", "status": "finished", "step": 40, "max_steps": 40}
 

@@ -4,14 +4,15 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SMOKE as SMOKE_PATH
+from support import SMOKE_SIMPLE
 
 from latentrun.cli import main
 from latentrun.config import ConfigError
 from latentrun.launch import parallel, relaunch
 from latentrun.launch.supervisor import Supervisor
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE, SIMPLE = str(ROOT / "experiments" / "smoke.yaml"), str(ROOT / "experiments" / "smoke_simple.yaml")
+SMOKE, SIMPLE = str(SMOKE_PATH), str(SMOKE_SIMPLE)  # argv holds strings
 
 
 def test_one_job_per_experiment_and_seed_with_cores_split(monkeypatch, tmp_path):

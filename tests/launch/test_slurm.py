@@ -4,16 +4,14 @@ the ordinary single-run command, tagged with the launch like a local launch's ru
 import json
 
 import pytest
+from support import SMOKE as SMOKE_PATH
 
 pytest.importorskip("submitit", reason="submitit is not installed (pip install -e '.[slurm]')")
-
-from pathlib import Path  # noqa: E402
 
 from latentrun.cli import main  # noqa: E402
 from latentrun.launch import record, slurm  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = str(ROOT / "experiments" / "smoke.yaml")
+SMOKE = str(SMOKE_PATH)  # argv holds strings
 
 pytestmark = pytest.mark.slow
 

@@ -1,17 +1,15 @@
 """compare's arithmetic on fabricated runs: grouping by seed, mean ± std, the efficiency verdict, FLOPs."""
 
 import math
-from pathlib import Path
 
 import pytest
+from support import SMOKE
 
 from latentrun import config
 from latentrun.config.build import build_model, build_task
 from latentrun.models import flops
 from latentrun.report import compare as report
 from latentrun.report import compare_output
-
-SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 
 
 def fake_run(run_id, overrides=(), **values):

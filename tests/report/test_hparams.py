@@ -1,13 +1,10 @@
 """HParams records: value types TensorBoard shows, and which endings get an end record."""
 
-from pathlib import Path
-
+from support import SMOKE
 from tensorboard.plugins.hparams import api_pb2, metadata
 
 from latentrun import config
 from latentrun.report import hparams
-
-SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 
 
 def test_flat_hparams_keep_types_and_drop_nulls():

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from latentrun import cli
 from latentrun.report import compare_output, listing
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).parent))
 from test_listing import fabricate  # noqa: E402
 

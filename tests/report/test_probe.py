@@ -1,10 +1,9 @@
 """Probes: the targets against hand-worked long multiplication, the closed-form fit against states
 built to hold (or not hold) a target, and the hooks against the model's own logits."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from support import EXPERIMENTS
 
 from latentrun import cli, config
 from latentrun.config.build import build_model, build_task
@@ -12,8 +11,6 @@ from latentrun.report.probe_fit import fit_probes, ridge_predict, split_problems
 from latentrun.report.probe_states import POSITION_CLASSES, collect_states, positions
 from latentrun.report.probe_targets import CLASSIFICATION, TARGETS, build_targets, column_sums
 from latentrun.task.chains import RunningSumChain
-
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def test_column_sums_and_carries_of_hand_worked_products():

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import EXPERIMENTS
 
 from latentrun.cli import main
 from latentrun.runs import checkpoint_file
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SHORT = ["--set", "train.max_steps=6", "--set", "train.eval_every=6", "--set", "train.num_threads=1"]
 KINDS = {
     "simple": ("smoke_simple.yaml", []),

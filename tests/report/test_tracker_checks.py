@@ -5,10 +5,9 @@ MLFLOW_ALLOW_FILE_STORE, W&B online without a login. Nothing here reaches the ne
 from pathlib import Path
 
 import pytest
+from support import SMOKE
 
 from latentrun.cli import main
-
-SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 
 
 def refused(tmp_path: Path, capsys, tracker: str) -> str:

@@ -5,11 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support import SMOKE
 
 from latentrun.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "experiments" / "smoke.yaml"
 
 pytestmark = pytest.mark.slow
 

@@ -1,16 +1,13 @@
 """The training objective: scheduled sampling and step supervision around the loss."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from support import SMOKE
 
 from latentrun import config
 from latentrun.config.build import build_components
 from latentrun.task.supervision import running_sum_targets
 from latentrun.train.objective import own_predictions, scheduled_answer, step_loss
-
-SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.yaml"
 
 
 def parts(*overrides: str):
