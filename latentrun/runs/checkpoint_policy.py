@@ -124,4 +124,3 @@ class Checkpointer:
     def remove_temporaries(self) -> list[Path]:
         """Delete what writers killed mid-save left behind; only while holding the run's lock."""
         return checkpoint_file.remove_temporaries(self.folder)
-

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from latentrun.models.protocol import AnyModel
 from latentrun.config import build
 from latentrun.core.registry import LOSSES
+from latentrun.models.protocol import AnyModel
 from latentrun.runs import checkpoint_file
 from latentrun.runs.run_dir import RunDir
 from latentrun.task.multiplication import MultiplicationTask, ProblemError
@@ -86,7 +86,11 @@ def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[st
     pairs = task.split(split)
     device = next(model.parameters()).device
     metrics = evaluate(model, pairs, LOSSES.build(config["loss"]), batch_size, device, task.operand_width, split)
-    return {**{tag.split("/", 1)[1]: value for tag, value in metrics.items()}, "step": state["step"], "pairs": len(pairs)}
+    return {
+        **{tag.split("/", 1)[1]: value for tag, value in metrics.items()},
+        "step": state["step"],
+        "pairs": len(pairs),
+    }
 
 
 def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str, float | int | str]:
@@ -107,8 +111,13 @@ def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str
     task, model, state = trained_model(run)
     device = next(model.parameters()).device
     metrics = evaluate(
-        model, task.encode(problems.a, problems.b), LOSSES.build(config["loss"]), batch_size, device,
-        task.operand_width, "file",
+        model,
+        task.encode(problems.a, problems.b),
+        LOSSES.build(config["loss"]),
+        batch_size,
+        device,
+        task.operand_width,
+        "file",
     )
     return {
         **{tag.split("/", 1)[1]: value for tag, value in metrics.items()},

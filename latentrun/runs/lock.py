@@ -7,6 +7,7 @@ advisory `flock` on that file, which the kernel drops when the holder dies howev
 stale by construction: it is taken over with a warning. That also covers a recycled PID, which a
 check of the recorded PID alone would mistake for a live holder.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from latentrun.core.text import printable
 from latentrun.runs.run_files import LOCK_FILE, RunError, now, process_owner
@@ -75,7 +77,9 @@ def acquire(run_dir: Path) -> RunLock:
         if os.fstat(descriptor).st_size:  # left by a holder that died without releasing it
             from loguru import logger  # here, not at the top: `list` asks holder() and starts without loguru
 
-            logger.warning(f"{run_dir}: taking over the stale lock of {describe(_read(descriptor))}, which no longer runs")
+            logger.warning(
+                f"{run_dir}: taking over the stale lock of {describe(_read(descriptor))}, which no longer runs"
+            )
         # pid_start (the kernel's start time of the pid) lets readers that only look, such as `list`,
         # tell this process from a later one that reuses its pid.
         record = json.dumps({**process_owner(), "started": now()}).encode()

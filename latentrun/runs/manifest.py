@@ -13,6 +13,7 @@ A reader that races more than one save sees the manifest change under it and rea
 
 Only one process writes a run's manifest at a time: the run-directory lock holder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,9 @@ def record(path: Path, data: bytes) -> None:
     if previous is not None:
         entry["replaces"] = {key: previous.get(key) for key in ("sha256", "bytes")}
     files[path.name] = entry
-    atomic_write(folder / MANIFEST_FILE, json.dumps({"format": FORMAT, "files": dict(sorted(files.items()))}, indent=1) + "\n")
+    atomic_write(
+        folder / MANIFEST_FILE, json.dumps({"format": FORMAT, "files": dict(sorted(files.items()))}, indent=1) + "\n"
+    )
 
 
 def version(folder: Path) -> tuple[int, int] | None:
@@ -92,8 +95,12 @@ def verify(path: Path, data: bytes) -> bool:
     if isinstance(replaced, dict) and replaced.get("bytes") == len(data) and replaced.get("sha256") == actual:
         return True  # the bytes a save in progress is about to replace: whole, and this run's
     if entry.get("bytes") != len(data):
-        raise ManifestMismatch(f"truncated or altered: {len(data)} bytes, {MANIFEST_FILE} recorded {entry.get('bytes')}")
+        raise ManifestMismatch(
+            f"truncated or altered: {len(data)} bytes, {MANIFEST_FILE} recorded {entry.get('bytes')}"
+        )
     if entry.get("sha256") != actual:
-        raise ManifestMismatch(f"altered: SHA-256 {actual[:16]}... differs from the {str(entry.get('sha256'))[:16]}... "
-                               f"recorded in {MANIFEST_FILE}")
+        raise ManifestMismatch(
+            f"altered: SHA-256 {actual[:16]}... differs from the {str(entry.get('sha256'))[:16]}... "
+            f"recorded in {MANIFEST_FILE}"
+        )
     return True

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from latentrun.core.errors import RunError
 from latentrun.core.keys import SCHEMA_PATH
 from latentrun.core.text import printable
-from latentrun.core.errors import RunError
 
 SCHEMAS_DIR = SCHEMA_PATH.parent  # inside the package: an installed wheel carries its schemas
 META_SCHEMA, SWEEP_SCHEMA = "meta.schema.json", "sweep.schema.json"

@@ -3,6 +3,7 @@ meta.json reads and writes (with the owner and environment records it holds), an
 from what the user typed (a path, an id, `latest`). Torch-free; `runs.run_dir.RunDir` is the
 object built on top of these.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from latentrun.core.atomic import atomic_write_json
-from latentrun.runs import records
 from latentrun.core.errors import RunError as RunError  # defined there, still importable from here
 from latentrun.core.text import printable
+from latentrun.runs import records
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
@@ -134,8 +135,9 @@ def run_dir_for_id(run_id: str, runs_dir: Path) -> Path:
         raise RunError(f"{printable(run_id)}: not a run id (one folder name, no path separators)")
     run_dir = runs_dir / run_id
     if not run_dir.resolve().is_relative_to(runs_dir.resolve()):
-        raise RunError(f"{printable(run_id)}: leads outside {runs_dir}/ (a symbolic link?); "
-                       "give its path instead if you mean it")
+        raise RunError(
+            f"{printable(run_id)}: leads outside {runs_dir}/ (a symbolic link?); give its path instead if you mean it"
+        )
     return run_dir
 
 
@@ -213,7 +215,7 @@ def _proc_stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rfind(")") + 2:].split()
+    return text[text.rfind(")") + 2 :].split()
 
 
 def _process_start(pid: int) -> int | None:
@@ -242,7 +244,9 @@ def git_revision() -> dict[str, Any] | None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=source, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=source, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}

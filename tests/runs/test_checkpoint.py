@@ -1,14 +1,13 @@
 import errno
-import io
 import hashlib
+import io
 import os
 import pickle
 
 import pytest
 import torch
 
-from latentrun.runs import checkpoint_file
-from latentrun.runs import manifest
+from latentrun.runs import checkpoint_file, manifest
 
 
 def _disk_full(*args, **kwargs):
@@ -22,8 +21,12 @@ def test_failed_save_is_a_checkpoint_error_that_leaves_earlier_checkpoints_verif
     manifest_before = (tmp_path / manifest.MANIFEST_FILE).read_bytes()
     target = {"fsync": (os, "fsync"), "manifest": (manifest, "record"), "replace": (os, "replace")}[failing]
     monkeypatch.setattr(*target, _disk_full)
-    with pytest.raises(checkpoint_file.CheckpointError, match=r"step_00000020\.pt: cannot write checkpoint \(No space left"):
-        checkpoint_file.save(tmp_path / checkpoint_file.step_file_name(20), {"step": 20, "model": {"w": torch.zeros(2)}})
+    with pytest.raises(
+        checkpoint_file.CheckpointError, match=r"step_00000020\.pt: cannot write checkpoint \(No space left"
+    ):
+        checkpoint_file.save(
+            tmp_path / checkpoint_file.step_file_name(20), {"step": 20, "model": {"w": torch.zeros(2)}}
+        )
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path)) == [manifest.MANIFEST_FILE, "step_00000010.pt"]  # no temporary left
     if failing != "replace":
@@ -43,7 +46,7 @@ def test_every_saved_file_is_recorded_with_its_sha256(tmp_path):
 
 def _flip_a_byte(data: bytes) -> bytes:
     middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
 CORRUPTIONS = {

@@ -1,4 +1,5 @@
 """latentrun.runs.lock: one process per run dir; a dead holder's lock is taken over."""
+
 import json
 import os
 import socket
@@ -40,9 +41,16 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path):
 
 def test_a_live_holder_in_another_process_is_refused(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from latentrun.runs import lock; lock.acquire(__import__('pathlib').Path(sys.argv[1]));"
-         "print('held', flush=True); time.sleep(60)", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from latentrun.runs import lock; lock.acquire(__import__('pathlib').Path(sys.argv[1]));"
+            "print('held', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(lock.RunLockedError, match=rf"pid {holder.pid} "):
@@ -70,8 +78,11 @@ STALE = {
 @pytest.mark.parametrize("case", STALE)
 def test_stale_or_damaged_lock_files_are_taken_over_with_a_warning(tmp_path, warnings, case):
     pid = dead_pid()
-    content = STALE[case] if STALE[case] is not None else json.dumps(
-        {"pid": pid, "host": socket.gethostname(), "started": "2020-01-01T00:00:00+00:00"})
+    content = (
+        STALE[case]
+        if STALE[case] is not None
+        else json.dumps({"pid": pid, "host": socket.gethostname(), "started": "2020-01-01T00:00:00+00:00"})
+    )
     (tmp_path / "lock").write_text(content)
     with lock.hold(tmp_path):
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()

@@ -1,4 +1,5 @@
 """Finding a run from what the user typed: a path, an id under the runs dir, or `latest`."""
+
 import datetime as dt
 import json
 
