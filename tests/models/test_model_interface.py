@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from latentrun.core.registry import MODELS
-
 SEEDS = [0, 1, 2]
 
 
@@ -135,17 +133,6 @@ def test_every_parameter_receives_a_gradient(make, random_batch):
     model(prompt, answer).square().mean().backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-def test_registry_builds_the_model_by_name(kind):
-    name = "simple_transformer" if kind == "simple" else "latent_transformer"
-    section = {"name": name, "d_model": 16, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2, "dropout": 0.0}
-    section.update(position="learned", abacus_max_offset=0)
-    runtime = {"vocab_size": 13, "prompt_len": 6, "answer_len": 4, "latent_probe": False}
-    if kind != "simple":
-        section.update(num_latent=2, latent_mode="pause" if kind == "latent" else "recurrent")
-    model = MODELS.build(section, **runtime)
-    assert model.num_parameters() > 0
 
 
 def _products(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
