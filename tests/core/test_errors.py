@@ -55,4 +55,5 @@ def test_train_raises_config_errors_without_importing_config() -> None:
 def test_the_errors_module_is_light() -> None:
     # cli.py can name every error without paying torch's start-up.
     loaded = _loaded_after("import latentrun.core.errors")
-    assert loaded == {"latentrun", "latentrun.core", "latentrun.core.errors"}
+    # latentrun.runs: the top-level package makes that (empty) package callable as the API's runs()
+    assert loaded == {"latentrun", "latentrun.runs", "latentrun.core", "latentrun.core.errors"}
