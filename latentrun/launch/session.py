@@ -11,7 +11,6 @@ the (possibly changed) config builds: one that cannot load leaves the run as it 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ import torch
 from loguru import logger
 
 from latentrun.config.build import build_model, build_task, resolve_device
-from latentrun.core.status import CRASHED, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, FINISHED, INTERRUPTED
-from latentrun.launch import grading, guards, resume_plan, warmstart
-from latentrun.launch.assembly import Built, assemble
+from latentrun.core.status import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTED
+from latentrun.launch import guards, lifecycle, resume_plan, warmstart
+from latentrun.launch.assembly import assemble
 from latentrun.launch.resume_plan import Resume
 from latentrun.report import tracker_checks, trackers
 from latentrun.runs.run_dir import RunDir
@@ -122,7 +121,10 @@ def _train(
         with guards.crash_recorded(run, record=resume is None or not resume.forced):
             built = assemble(run, config, device, resume, source)
         with guards.crash_recorded(run), guards.log_file(run):
-            status = _session(run, built, config, device, stop_at, resume)
+            resume_step = resume.step if resume is not None else None
+            main = distributed.context().is_main
+            loggers = trackers.open_loggers(config, run.path, resume_step) if main else NullLogger()
+            status = lifecycle.train_session(run, built, config, device, stop_at, resume, loggers)
             state = built.trainer.state
             best = (
                 f"best val/exact_match {state.best_exact_match:.4f} (step {state.best_step})"
@@ -131,60 +133,3 @@ def _train(
             )
             logger.info(f"{status} at step {state.step}: {best}, {state.elapsed_seconds:.1f} s; run dir {run.path}")
             return EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_OK
-
-
-def _session(
-    run: RunDir, built: Built, config: dict[str, Any], device: torch.device, stop_at: int | None, resume: Resume | None
-) -> str:
-    """Train with the session's loggers open, grade a finished run's best checkpoint on the test
-    split, and record how it ended; the loggers are closed whatever happens.
-
-    The run is marked running only once the session's records are on disk: a run killed right after
-    (the out-of-memory killer) still shows in TensorBoard's HParams, as a session that never ended.
-    """
-    world, trainer = distributed.context(), built.trainer
-    if world.is_main:
-        logger.info(f"precision {built.choice.name} ({built.choice.reason})")
-    resume_step = resume.step if resume is not None else None
-    trainer.metric_logger = trackers.open_loggers(config, run.path, resume_step) if world.is_main else NullLogger()
-    outcome, test = CRASHED, None
-    try:
-        if resume is None:
-            trackers.record_run(trainer.metric_logger, config, built.parameters)
-        trainer.metric_logger.flush()
-        distributed.from_main(lambda: _mark_running(run, config, device, resume, built))
-        if resume is not None:
-            logger.info(f"resuming {run.name} at step {resume.step} on {device}")
-        else:
-            processes = f", {world.world_size} processes" if world.world_size > 1 else ""
-            logger.info(f"run {run.name}: {built.parameters:,} parameters on {device}{processes}")
-        outcome = trainer.fit(stop_at)
-        if outcome == FINISHED:
-            outcome = CRASHED  # until graded: a grading that fails ends the session as crashed
-            outcome, test = grading.grade(trainer)  # INTERRUPTED when stopped while grading
-    finally:
-        trackers.close_loggers(trainer.metric_logger, trainer.state, outcome)
-    if world.is_main:
-        run.record_end(dataclasses.asdict(trainer.state), outcome, test, max_steps=trainer.settings.max_steps)
-    return outcome
-
-
-def _mark_running(
-    run: RunDir, config: dict[str, Any], device: torch.device, resume: Resume | None, built: Built
-) -> None:
-    """Rank 0, once the trainer stands: record the resume and mark the run running."""
-    if resume is not None:
-        resume_plan.warn(run, device, resume)
-        run.record_resume(resume.config, resume.step, resume.changes, **resume.event)
-    choice = built.choice
-    run.record_running(
-        parameters=built.parameters,
-        max_steps=config["train"]["max_steps"],
-        precision={
-            "requested": config["train"]["precision"],
-            "resolved": choice.name,
-            "reason": choice.reason,
-            "probe_seconds": choice.timings,
-        },
-        threads=torch.get_num_threads(),
-    )
