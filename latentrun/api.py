@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from latentrun.report import listing
+from latentrun.report import listing, listing_filter
 from latentrun.runs import run_files as runs_module
 
 if TYPE_CHECKING:  # torch is imported by `load`, not here: `runs()` stays as light as `list`
-    from torch import nn
-
+    from latentrun.models.protocol import AnyModel
     from latentrun.runs.run_dir import RunDir
     from latentrun.task.multiplication import MultiplicationTask
 
@@ -37,7 +36,7 @@ class Run:
 
     path: Path
     config: dict[str, Any]
-    model: nn.Module
+    model: AnyModel  # an nn.Module: LatentTransformer or ChainTransformer
     task: MultiplicationTask
     step: int  # the training step of the weights in `model`
     _dir: RunDir = field(repr=False)
@@ -110,9 +109,9 @@ def runs(
     (any of them), `columns` adds config keys. `frame=True` returns a pandas DataFrame instead, with
     the config columns by their dotted key (pandas is needed only then)."""
     wanted = {key: list(value) if isinstance(value, (list, tuple)) else [value] for key, value in (where or {}).items()}
-    listing.check_columns([*wanted, *columns])
-    listing.check_status(status)
-    selection = listing.Selection(experiment=experiment, status=status, launch=launch, where=wanted)
+    listing_filter.check_columns([*wanted, *columns])
+    listing_filter.check_status(status)
+    selection = listing_filter.Selection(experiment=experiment, status=status, launch=launch, where=wanted)
     rows = listing.list_runs(Path(runs_dir), sort, limit, selection, list(columns))
     if not frame:
         return rows

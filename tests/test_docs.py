@@ -13,7 +13,7 @@ from support import ROOT
 
 from latentrun import cli, config
 from latentrun.config import sweep
-from latentrun.report import listing
+from latentrun.report import listing_filter
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Files a page tells the reader to make first (`cp experiments/latent_3digit.yaml experiments/mine.yaml`,
@@ -103,7 +103,7 @@ def test_every_shown_command_parses(place, arguments):
     if options.command in ("train", "validate"):
         _check_configs(options)
     if options.command == "list" and options.columns:
-        listing.check_columns(options.columns.split(","))
+        listing_filter.check_columns(options.columns.split(","))
 
 
 def _anchors(page: Path) -> set[str]:

@@ -63,7 +63,7 @@ def add_list_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
 
 def list_runs(options: argparse.Namespace) -> int:
     """The table of runs (filtered, sorted, with chosen columns), or one run's details with --id."""
-    from latentrun.report import listing
+    from latentrun.report import listing, listing_filter, listing_output
     from latentrun.runs import run_files as runs
 
     columns = [c.strip() for c in options.columns.split(",") if c.strip()] if options.columns else []
@@ -71,23 +71,23 @@ def list_runs(options: argparse.Namespace) -> int:
         if options.limit is not None or options.sort != "date":
             raise runs.RunError("--id shows one run; --sort and --limit apply to the table of all runs")
         info = listing.details(runs.resolve_run_dir(options.id, options.runs_dir))
-        print(listing.to_json(info) if options.json else listing.format_details(info))
+        print(listing_output.to_json(info) if options.json else listing_output.format_details(info))
         return EXIT_OK
-    listing.check_status(options.status)
-    selection = listing.Selection(
+    listing_filter.check_status(options.status)
+    selection = listing_filter.Selection(
         experiment=options.experiment,
         status=options.status,
         launch=options.launch,
-        where=listing.parse_where(options.where),
+        where=listing_filter.parse_where(options.where),
     )
-    listing.check_columns(columns)
+    listing_filter.check_columns(columns)
     rows = listing.list_runs(options.runs_dir, options.sort, options.limit, selection, columns)
     if options.json:
-        print(listing.to_json(rows))
+        print(listing_output.to_json(rows))
     elif options.csv:
-        print(listing.to_csv(rows, columns), end="")
+        print(listing_output.to_csv(rows, columns), end="")
     elif rows:
-        print(listing.format_table(rows, columns))
+        print(listing_output.format_table(rows, columns))
     else:
         what = " matching the filters" if selection.active() else ""
         print(f"no runs{what} under {options.runs_dir}/", file=sys.stderr)
@@ -130,6 +130,7 @@ def compare_runs(options: argparse.Namespace) -> int:
     configure_console_logging()  # before any import that might log
     from latentrun.launch import record
     from latentrun.report import compare as report
+    from latentrun.report import compare_output
     from latentrun.runs import run_files as runs
 
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
@@ -142,7 +143,7 @@ def compare_runs(options: argparse.Namespace) -> int:
         raise UsageError("give runs to compare, or --launch ID")
     document, text = report.compare(run_dirs, options.target, options.out, options.probes)
     if options.csv:
-        print(report.to_csv(document), end="")
+        print(compare_output.to_csv(document), end="")
         print(text.splitlines()[-1], file=sys.stderr)  # where compare.json and compare.png went
     else:
         print(text)

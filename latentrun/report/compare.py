@@ -26,7 +26,6 @@ from latentrun.core.atomic import atomic_write_json
 from latentrun.models import flops
 from latentrun.report import compare_output, probe
 from latentrun.report.compare_output import CURVES
-from latentrun.report.compare_output import to_csv as to_csv  # `compare --csv`, where the command looks for it
 from latentrun.runs import inference
 from latentrun.runs import run_files as runs
 from latentrun.runs.run_dir import RunDir

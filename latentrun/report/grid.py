@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from latentrun.core.atomic import atomic_write_json
 from latentrun.task.multiplication import MultiplicationTask, stream_generator
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from latentrun.models.protocol import AnyModel
 
 GRID_STREAM = 3  # after the train (0), val (1) and test (2) streams of data.py
 GRID_JSON, GRID_PNG, GRID_TAG = "grid.json", "grid.png", "eval/grid"
@@ -64,7 +65,7 @@ def cell_pairs(
 
 @torch.no_grad()
 def accuracy_grid(
-    task: MultiplicationTask, model: nn.Module, max_digits: int, samples: int, batch_size: int = 1000
+    task: MultiplicationTask, model: AnyModel, max_digits: int, samples: int, batch_size: int = 1000
 ) -> list[Cell]:
     """One Cell per (digits_a, digits_b) in 1..max_digits squared, row-major in digits_a."""
     device = next(model.parameters()).device
@@ -77,7 +78,7 @@ def accuracy_grid(
             a, b = cell_pairs(task, digits_a, digits_b, samples)
             right = torch.cat(
                 [
-                    (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+                    (model.generate(batch.prompt) == batch.answer).all(dim=1).cpu()
                     for batch in (
                         task.encode(a[i : i + batch_size], b[i : i + batch_size]).to(device)
                         for i in range(0, len(a), batch_size)

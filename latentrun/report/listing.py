@@ -15,16 +15,8 @@ from typing import Any
 from latentrun import config as config_module
 from latentrun.config import ConfigError
 from latentrun.core import status
-from latentrun.report.listing_filter import STATUSES as STATUSES
-from latentrun.report.listing_filter import Selection as Selection
-from latentrun.report.listing_filter import check_columns as check_columns
-from latentrun.report.listing_filter import check_status as check_status
-from latentrun.report.listing_filter import parse_where as parse_where
+from latentrun.report.listing_filter import Selection
 from latentrun.report.listing_output import created_time
-from latentrun.report.listing_output import format_details as format_details
-from latentrun.report.listing_output import format_table as format_table
-from latentrun.report.listing_output import to_csv as to_csv
-from latentrun.report.listing_output import to_json as to_json
 from latentrun.runs import checkpoint_names
 from latentrun.runs import run_files as runs
 from latentrun.runs.run_dir import RunDir

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from latentrun.config import build
 from latentrun.core.registry import LOSSES
@@ -55,7 +54,7 @@ def trained_model(run: RunDir, device: torch.device | str = "cpu") -> tuple[Mult
     return task, model.to(device).eval(), state
 
 
-def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str]) -> list[int]:
+def predict(task: MultiplicationTask, model: AnyModel, problems: Sequence[str]) -> list[int]:
     """Greedy products for texts like '37*45'; ProblemError (naming every bad one) before any compute."""
     pairs, problems_found = [], []
     for text in problems:
@@ -69,7 +68,7 @@ def predict(task: MultiplicationTask, model: nn.Module, problems: Sequence[str])
     a, b = (torch.tensor(values, dtype=torch.int64) for values in zip(*pairs))
     batch = task.encode(a, b).to(device)
     with torch.no_grad():
-        return task.decode(model.generate(batch.prompt)).tolist()  # type: ignore[operator]  # nn.Module's __getattr__ hides the model's own methods
+        return task.decode(model.generate(batch.prompt)).tolist()
 
 
 def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[str, float | int]:

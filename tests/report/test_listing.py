@@ -12,7 +12,7 @@ from support import SMOKE, dead_pid
 
 from latentrun import config
 from latentrun.cli import main
-from latentrun.report import listing
+from latentrun.report import listing, listing_output
 from latentrun.runs import lock as run_lock
 from latentrun.runs import run_files as runs
 
@@ -118,7 +118,7 @@ def test_unreadable_meta_still_lists(tmp_path):
     assert rows["broken"]["status"] == "unreadable"
     # A field of the wrong type is damage too (schemas/meta.schema.json): named in the row, not read as 0.
     assert rows["odd"]["status"] == "unreadable" and "damaged: step is 'many'" in rows["odd"]["error"]
-    assert "broken" in listing.format_table(list(rows.values()))
+    assert "broken" in listing_output.format_table(list(rows.values()))
 
 
 def test_details_diff_history_and_checkpoints(tmp_path):
@@ -155,7 +155,7 @@ def test_details_diff_history_and_checkpoints(tmp_path):
         {"file": "step_00000040.pt", "step": 40, "bytes": 3000},
         {"file": "best.pt", "step": 20, "bytes": 100},
     ]
-    text = listing.format_details(info)
+    text = listing_output.format_details(info)
     assert "optimizer.lr: 0.001 -> 0.01" in text and "train.max_steps 40 -> 60" in text and "2.9 KiB" in text
 
     experiment.write_text(SMOKE.read_text().replace("lr: 1e-3", "lr: 0.01"))  # the file was edited since

@@ -10,7 +10,7 @@ import pytest
 from support import ROOT
 
 from latentrun import cli
-from latentrun.report import compare_output, listing
+from latentrun.report import compare_output, listing_filter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_listing import fabricate  # noqa: E402
@@ -77,4 +77,4 @@ def test_list_id_imports_no_torch(tmp_path):
 def test_the_status_list_is_every_status_a_run_can_show():
     from latentrun.core import status
 
-    assert set(listing.STATUSES) >= {status.FINISHED, status.CRASHED, status.RUNNING, status.STOPPED}
+    assert set(listing_filter.STATUSES) >= {status.FINISHED, status.CRASHED, status.RUNNING, status.STOPPED}
