@@ -33,6 +33,15 @@ def runs_of(runs_dir: Path, experiment: str) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if p.name.startswith(f"{experiment}-"))
 
 
+def run_made_by(runs_dir: Path, experiment: str, *args) -> Path:
+    """The one `experiment` run that `run_cli(*args)` created in `runs_dir`. Not the last by name: two
+    runs started in the same second sort by their random suffix."""
+    before = set(runs_of(runs_dir, experiment))
+    assert run_cli(*args) == 0
+    (created,) = set(runs_of(runs_dir, experiment)) - before
+    return created
+
+
 def meta(run_dir: Path) -> dict:
     return json.loads((run_dir / "meta.json").read_text())
 
@@ -48,9 +57,17 @@ def staged(tmp_path_factory) -> tuple[Path, Path]:
     return folder, runs_dir
 
 
-def test_an_experiment_file_source_is_trained_first_then_recorded(staged):
+@pytest.fixture(scope="module")
+def straight(staged) -> Path:
+    """The direct run the fixture `staged` trained to its end, whatever later tests add beside it."""
+    _, runs_dir = staged
+    (run,) = runs_of(runs_dir, "direct")
+    return run
+
+
+def test_an_experiment_file_source_is_trained_first_then_recorded(staged, straight):
     folder, runs_dir = staged
-    (stage,), (direct,) = runs_of(runs_dir, "stage"), runs_of(runs_dir, "direct")
+    (stage,), direct = runs_of(runs_dir, "stage"), straight
     assert meta(stage)["status"] == meta(direct)["status"] == "finished"
     best = stage / "checkpoints" / "best.pt"
     assert meta(direct)["init"] == {
@@ -69,8 +86,7 @@ def test_the_new_run_starts_from_the_source_weights_with_a_fresh_optimizer(stage
     optimizer has taken one step."""
     folder, runs_dir = staged
     (stage,) = runs_of(runs_dir, "stage")
-    assert run_cli(folder / "direct.yaml", "--runs-dir", runs_dir, *FAST, "--stop-at", "1") == 0
-    newest = runs_of(runs_dir, "direct")[-1]
+    newest = run_made_by(runs_dir, "direct", folder / "direct.yaml", "--runs-dir", runs_dir, *FAST, "--stop-at", "1")
     state = checkpoint.load(step_file(newest, 1))
     source = torch.load(stage / "checkpoints" / "best.pt", weights_only=True)["model"]
     lr = 1e-3 / 5  # warmup_cosine, 5 warmup steps: update 1 runs at a fifth of the peak
@@ -81,9 +97,8 @@ def test_the_new_run_starts_from_the_source_weights_with_a_fresh_optimizer(stage
     assert state["step"] == 1 and len(runs_of(runs_dir, "stage")) == 1  # the stage was reused, not retrained
 
 
-def test_a_warm_started_run_resumes_bitwise(staged, tmp_path):
+def test_a_warm_started_run_resumes_bitwise(staged, straight, tmp_path):
     folder, runs_dir = staged
-    straight = runs_of(runs_dir, "direct")[0]
     stopped_dir = tmp_path / "runs"
     stopped_dir.mkdir()
     for stage_run in runs_of(runs_dir, "stage"):  # the same finished stage, so both start from one best.pt
@@ -100,8 +115,7 @@ def test_a_run_id_source_with_a_step_checkpoint(staged, tmp_path):
     direct = write(
         folder, "by_id.yaml", DIRECT.replace("from: stage.yaml", f"from: {stage.name}\n  checkpoint: step_20")
     )
-    assert run_cli(direct, "--runs-dir", runs_dir, *FAST, "--stop-at", "1") == 0
-    newest = runs_of(runs_dir, "direct")[-1]
+    newest = run_made_by(runs_dir, "direct", direct, "--runs-dir", runs_dir, *FAST, "--stop-at", "1")
     assert meta(newest)["init"]["run"] == stage.name and meta(newest)["init"]["step"] == 20
 
 
