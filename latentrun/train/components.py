@@ -10,7 +10,7 @@ from latentrun.models.protocol import TaskModel
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train.clipping import GradClipper
 from latentrun.train.curriculum import Curriculum
-from latentrun.train.objective import TaskLoss
+from latentrun.train.losses import ProductLoss
 from latentrun.train.stability import LossGuard
 
 
@@ -20,7 +20,7 @@ class Components:
 
     task: MultiplicationTask
     model: TaskModel
-    loss_fn: TaskLoss
+    loss_fn: ProductLoss
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     clipper: GradClipper

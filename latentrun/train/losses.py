@@ -35,7 +35,7 @@ def digit_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
 
 
-class _ProductLoss(ABC):
+class ProductLoss(ABC):
     """A loss on the product digits plus the weighted latent term; subclasses define the former."""
 
     def __init__(self, latent_supervision_weight: float, column_sum_weight: float) -> None:
@@ -75,7 +75,7 @@ class _ProductLoss(ABC):
 
 
 @LOSSES.register("cross_entropy")
-class CrossEntropyLoss(_ProductLoss):
+class CrossEntropyLoss(ProductLoss):
     """Mean cross-entropy on the product digits."""
 
     def answer_loss(self, logits: Tensor, target: Tensor) -> LossOutput:
@@ -84,7 +84,7 @@ class CrossEntropyLoss(_ProductLoss):
 
 
 @LOSSES.register("combined")
-class CombinedLoss(_ProductLoss):
+class CombinedLoss(ProductLoss):
     """Cross-entropy plus accuracy_weight × (1 − expected exact match)."""
 
     def __init__(self, accuracy_weight: float, latent_supervision_weight: float, column_sum_weight: float) -> None:

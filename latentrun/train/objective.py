@@ -7,8 +7,6 @@ so that everything that decides *what* is computed from a batch reads top to bot
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -18,29 +16,9 @@ from latentrun.models.protocol import TaskModel
 from latentrun.task.chains import RunningSumChain
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import column_sums, running_sum_targets, supervised_readings
-from latentrun.train.losses import LossOutput
+from latentrun.train.losses import LossOutput, ProductLoss
 
-__all__ = ["LossOutput", "TaskLoss", "chain_loss", "forced_latents", "scheduled_answer", "step_loss"]
-
-
-class TaskLoss(Protocol):
-    """A registered loss: the product's loss from its logits, plus the weighted auxiliary terms
-    whose weights say which of the model's heads the step must read (0: none)."""
-
-    latent_supervision_weight: float
-    column_sum_weight: float
-
-    def __call__(
-        self,
-        logits: Tensor,
-        answer: Tensor,
-        latent_logits: Tensor | None = None,
-        latent_target: Tensor | None = None,
-        /,
-        *,
-        columns: Tensor | None = None,
-        column_target: Tensor | None = None,
-    ) -> LossOutput: ...
+__all__ = ["LossOutput", "chain_loss", "forced_latents", "scheduled_answer", "step_loss"]
 
 
 def own_predictions(model: TaskModel, prompt: Tensor) -> Tensor:
@@ -84,7 +62,7 @@ def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, 
 
 def chain_loss(
     model: TaskModel,
-    loss_fn: TaskLoss,
+    loss_fn: ProductLoss,
     batch: Batch,
     answer_in: Tensor,
     chain: RunningSumChain,
@@ -114,7 +92,7 @@ def chain_loss(
 
 def step_loss(
     model: TaskModel,
-    loss_fn: TaskLoss,
+    loss_fn: ProductLoss,
     batch: Batch,
     *,
     teacher_forcing: float,
