@@ -15,7 +15,7 @@ from latentrun.models.chain import ChainTransformer
 from latentrun.models.latent import LatentTransformer
 from latentrun.models.layers import set_gradient_checkpointing
 from latentrun.models.rules import CHAIN_MODELS
-from latentrun.task.chains import RunningSumChain
+from latentrun.task.chains import build_chain
 from latentrun.task.multiplication import MultiplicationTask
 from latentrun.train import distributed, precision
 from latentrun.train.checkpoints_protocol import Checkpoints
@@ -51,7 +51,7 @@ def build_model(config: dict[str, Any], task: MultiplicationTask) -> LatentTrans
     torch.manual_seed(config["seed"])
     runtime: dict[str, Any] = dict(vocab_size=task.vocab_size, prompt_len=task.prompt_len, answer_len=task.answer_len)
     if config["model"]["name"] in CHAIN_MODELS:
-        chain = RunningSumChain(task)
+        chain = build_chain(task, config["model"]["chain"])
         runtime["chain_len"] = chain.length
         runtime["chain_places"] = chain.places()  # read only by position: abacus
         # Only Coconut thinks; a projection nothing trains would be dead weight in the others.
@@ -71,7 +71,7 @@ def build_curriculum(config: dict[str, Any], task: MultiplicationTask) -> Curric
     None for models that write no chain. A new model's layout, (0, 0), is every curriculum's stage 0."""
     if config["model"]["name"] not in CHAIN_MODELS:
         return None
-    runtime: dict[str, Any] = {"chain": RunningSumChain(task)}
+    runtime: dict[str, Any] = {"chain": build_chain(task, config["model"]["chain"])}
     if config["curriculum"]["name"] == "internalize":  # counts examples and draws smoothing offsets
         runtime.update(batch_size=config["train"]["batch_size"], seed=config["seed"])
     return CURRICULA.build(config["curriculum"], **runtime)

@@ -54,6 +54,7 @@ class ChainTransformer(nn.Module):
         self,
         config: ModelConfig,
         *,
+        chain: str,
         chain_len: int,
         continuous_thoughts: bool,
         thought_feedback: str,
@@ -66,6 +67,7 @@ class ChainTransformer(nn.Module):
         self.vocab_size = config.vocab_size
         self.prompt_len = config.prompt_len
         self.answer_len = config.answer_len
+        self.chain = chain  # which numbers the chain writes (task/chains.py's names); chain_len, places: their sizes
         self.chain_len = chain_len
         # Abacus place ids of the prompt, the chain (one per chain token, 0 where a token marks no
         # place) and the answer; the Backbone's table follows the layout (see _sync_places).

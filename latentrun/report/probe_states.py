@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from latentrun.models.chain import ChainTransformer
 from latentrun.models.protocol import AnyModel
-from latentrun.task.chains import RunningSumChain, step_widths
+from latentrun.task.chains import build_chain
 from latentrun.task.multiplication import Batch, MultiplicationTask
 
 POSITION_CLASSES = ("prompt", "latent", "chain", "answer")
@@ -53,11 +53,7 @@ def positions(model: AnyModel, task: MultiplicationTask) -> list[Position]:
     labels += [("prompt", f"b{p}") for p in places] + [("prompt", "=")]
     if isinstance(model, ChainTransformer):
         labels += [("latent", f"T{t + 1}") for t in range(model.thoughts)]
-        written = [
-            ("chain", f"s{step}d{place - 1}")
-            for step, step_width in enumerate(step_widths(width), start=1)
-            for place in task.number_places(step_width)
-        ]
+        written = [("chain", label) for label in build_chain(task, model.chain).labels()]
         labels += written[len(written) - model.written_len :]
     else:
         labels += [("latent", f"L{k + 1}") for k in range(model.num_latent)]
@@ -86,7 +82,7 @@ def collect_states(
         if number in pieces:
             handles.append(block.register_forward_hook(_keeper(pieces[number])))
     length = len(positions(model, task))
-    chain = RunningSumChain(task) if isinstance(model, ChainTransformer) else None
+    chain = build_chain(task, model.chain) if isinstance(model, ChainTransformer) else None
     device = next(model.parameters()).device
     collected = []
     try:

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from latentrun.core.registry import CURRICULA
 from latentrun.models.chain import ChainTransformer
-from latentrun.task.chains import RunningSumChain
+from latentrun.task.chains import Chain
 from latentrun.task.multiplication import stream_generator
 
 _REMOVAL_STREAM = 3  # beside the task's train/val/test streams (0, 1, 2): the smoothing offsets
@@ -47,7 +47,7 @@ class Layout:
 class Curriculum:
     """A chain and a step schedule of layouts; subclasses say how many stages and what each holds."""
 
-    def __init__(self, chain: RunningSumChain, stage_steps: int, reset_optimizer: bool) -> None:
+    def __init__(self, chain: Chain, stage_steps: int, reset_optimizer: bool) -> None:
         if stage_steps < 1:
             raise ValueError(f"stage_steps must be >= 1, got {stage_steps}")
         self.chain = chain
@@ -104,7 +104,7 @@ class Curriculum:
 class ExplicitChain(Curriculum):
     """Every written step, all run long: explicit chain of thought."""
 
-    def __init__(self, *, chain: RunningSumChain) -> None:
+    def __init__(self, *, chain: Chain) -> None:
         super().__init__(chain, stage_steps=1, reset_optimizer=False)
 
 
@@ -112,9 +112,7 @@ class ExplicitChain(Curriculum):
 class Coconut(Curriculum):
     """Stage k: the first k written steps become k × thoughts_per_step continuous thoughts."""
 
-    def __init__(
-        self, stage_steps: int, thoughts_per_step: int, reset_optimizer: bool, *, chain: RunningSumChain
-    ) -> None:
+    def __init__(self, stage_steps: int, thoughts_per_step: int, reset_optimizer: bool, *, chain: Chain) -> None:
         super().__init__(chain, stage_steps, reset_optimizer)
         self.thoughts_per_step = thoughts_per_step
 
@@ -138,7 +136,7 @@ class StepwiseInternalization(Curriculum):
         examples_per_token: int | None,
         removal_smoothing: float | None,
         *,
-        chain: RunningSumChain,
+        chain: Chain,
         batch_size: int,
         seed: int,
     ) -> None:

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from latentrun.models.latent import Readings
 from latentrun.models.protocol import TaskModel
-from latentrun.task.chains import RunningSumChain
+from latentrun.task.chains import Chain
 from latentrun.task.multiplication import Batch
 from latentrun.task.supervision import column_sums, running_sum_targets, supervised_readings
 from latentrun.train.losses import LossOutput, ProductLoss
@@ -65,7 +65,7 @@ def chain_loss(
     loss_fn: ProductLoss,
     batch: Batch,
     answer_in: Tensor,
-    chain: RunningSumChain,
+    chain: Chain,
     extra_removed: Tensor | None = None,
 ) -> LossOutput:
     """The loss of a chain model: the product's loss plus the mean cross-entropy of the written chain
@@ -98,7 +98,7 @@ def step_loss(
     teacher_forcing: float,
     operand_width: int,
     latent_forcing: float = 0.0,
-    chain: RunningSumChain | None = None,
+    chain: Chain | None = None,
     extra_removed: Tensor | None = None,
 ) -> LossOutput:
     """The loss of one training batch, with gradients.

@@ -64,3 +64,31 @@ def test_the_schedule_spans_schedule_steps_and_holds_its_end_past_them():
     cfg["train"]["schedule_steps"] = None  # the whole run: 60 steps
     assert build.schedule_span(cfg) == 60
     assert build.learning_rate_factor(cfg, 30) == pytest.approx(0.55)
+
+
+def chain_config(**model):
+    return config.resolve(
+        {
+            "model": {"name": "chain_transformer", "d_model": 16, "num_layers": 1, "num_heads": 2, **model},
+            "dataset": {"name": "multiplication", "min_digits": 4, "max_digits": 4, "val_size": 10, "test_size": 10},
+            "curriculum": {"name": "internalize", "stage_steps": 5, "tokens_per_stage": 2},
+            "train": {"device": "cpu", "batch_size": 4},
+        }
+    )
+
+
+def test_a_chain_model_writes_the_running_sums_unless_model_chain_says_otherwise():
+    resolved = chain_config()
+    assert resolved["model"]["chain"] == "running_sums"  # what a frozen config from before the key meant
+    task = build.build_task(resolved)
+    assert build.build_model(resolved, task).chain_len == 5 + 6 + 7
+
+
+def test_model_chain_partial_products_builds_icots_chain_for_the_model_and_its_curriculum():
+    resolved = chain_config(chain="partial_products", position="abacus")
+    task = build.build_task(resolved)
+    model = build.build_model(resolved, task)
+    assert (model.chain, model.chain_len) == ("partial_products", 5 + 6 + 6 + 7 + 7 + 8)
+    curriculum = build.build_curriculum(resolved, task)
+    assert curriculum.chain.widths == (5, 6, 6, 7, 7, 8)
+    assert curriculum.last_stage == 20  # 39 tokens, two a stage

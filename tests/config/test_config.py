@@ -618,3 +618,10 @@ def test_a_flow_list_in_set_is_read_item_by_item(text, loggers):
 def test_a_list_inside_a_list_in_set_is_refused():
     with pytest.raises(ConfigError, match=r"--set train.loggers=\[\[a\]\]: value must be a single YAML scalar"):
         config.parse_override("train.loggers=[[a]]")
+
+
+def test_model_chain_belongs_to_the_chain_model_only(tmp_path):
+    path, found = problems_in(tmp_path, "model:\n  name: latent_transformer\n  chain: partial_products\n")
+    assert found == [f"{path}:3: model.chain: unknown key 'chain' (a parameter of chain_transformer only)"]
+    path, found = problems_in(tmp_path, "model:\n  name: chain_transformer\n  chain: icot\n")
+    assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ") and "partial_products" in found[0]

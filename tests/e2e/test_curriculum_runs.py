@@ -36,6 +36,11 @@ CURRICULA["coconut+hidden"] = CURRICULA["coconut"] + ("--set", "model.thought_fe
 ABACUS = ("--set", "model.position=abacus", "--set", "model.abacus_max_offset=3")
 CURRICULA["coconut+abacus"] = CURRICULA["coconut"] + ABACUS
 CURRICULA["internalize+abacus"] = CURRICULA["internalize"] + ABACUS
+# ICoT's chain at 3 digits: p0 p1 s2 p2, 4 + 5 + 5 + 6 = 20 tokens, 7 a stage: all gone by update 31.
+CURRICULA["internalize+icot"] = (
+    *CURRICULA["internalize"][:4],
+    *("--set", "curriculum.tokens_per_stage=7", "--set", "model.chain=partial_products"),
+)
 TAGS = ("train/loss", "train/curriculum_stage", "val/exact_match", "val/loss")
 _straight: dict = {}
 
@@ -60,6 +65,7 @@ def straight_run(name: str, tmp_path_factory) -> object:
         ("internalize", 30),
         ("coconut+abacus", 11),
         ("internalize+abacus", 20),
+        ("internalize+icot", 21),
         ("internalize+deng", 8),  # update 9 begins the stage that removes 2: a reset, new offsets
         ("internalize+deng", 13),
         ("coconut+hidden", 11),
@@ -82,7 +88,7 @@ def test_stop_and_resume_is_bitwise_equal_across_stage_changes(name, stop_at, tm
 
 @pytest.mark.parametrize(
     "name,final_stage,written",
-    [("none", 0, 9), ("coconut", 2, 0), ("internalize", 3, 0), ("internalize+deng", 9, 0)],
+    [("none", 0, 9), ("coconut", 2, 0), ("internalize", 3, 0), ("internalize+deng", 9, 0), ("internalize+icot", 3, 0)],
 )
 def test_each_curriculum_ends_in_its_final_layout_and_is_judged_there(name, final_stage, written, tmp_path_factory):
     run_dir = straight_run(name, tmp_path_factory)
@@ -93,6 +99,9 @@ def test_each_curriculum_ends_in_its_final_layout_and_is_judged_there(name, fina
     assert best["step"] >= first_final  # evaluated in the final stage
     task, model, _ = trained_model(RunDir(run_dir))
     assert model.written_len == written and model.thoughts == (2 if name == "coconut" else 0)
+    assert (model.chain, model.chain_len) == (
+        ("partial_products", 20) if name.endswith("icot") else ("running_sums", 9)
+    )
     assert len(predict(task, model, ["12*34", "999*9"])) == 2
 
 

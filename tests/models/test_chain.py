@@ -28,6 +28,7 @@ def build(seed: int = 0, continuous_thoughts: bool = True, **options) -> ChainTr
         vocab_size=VOCAB,
         prompt_len=PROMPT_LEN,
         answer_len=ANSWER_LEN,
+        chain="running_sums",
         chain_len=CHAIN_LEN,
         continuous_thoughts=continuous_thoughts,
         **{"position": "learned", "abacus_max_offset": 0, "thought_feedback": "projection", "keep_positions": False}

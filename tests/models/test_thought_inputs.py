@@ -123,6 +123,7 @@ def chain_model(position: str, feedback: str, keep_positions: bool) -> ChainTran
     )
     model = chain_transformer(
         **SIZES,
+        chain="running_sums",
         chain_len=CHAIN_LEN,
         continuous_thoughts=True,
         keep_positions=keep_positions,

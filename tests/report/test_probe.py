@@ -10,7 +10,7 @@ from latentrun.config.build import build_model, build_task
 from latentrun.report.probe_fit import fit_probes, ridge_predict, split_problems
 from latentrun.report.probe_states import POSITION_CLASSES, collect_states, positions
 from latentrun.report.probe_targets import CLASSIFICATION, TARGETS, build_targets, column_sums
-from latentrun.task.chains import RunningSumChain
+from latentrun.task.chains import build_chain
 
 
 def test_column_sums_and_carries_of_hand_worked_products():
@@ -123,6 +123,7 @@ MODELS = {
     "cot": ("smoke_chain.yaml", [], None),
     "coconut": ("smoke_chain.yaml", ["curriculum.name=coconut"], (1, 4)),
     "internalized": ("smoke_chain.yaml", [], (0, 9)),
+    "icot": ("smoke_chain.yaml", ["model.chain=partial_products"], None),
 }
 LABELS = {
     "simple": "a0 a1 * b0 b1 = y0 y1 y2",
@@ -132,6 +133,9 @@ LABELS = {
     "cot": "a0 a1 a2 * b0 b1 b2 = s1d0 s1d1 s1d2 s1d3 s2d0 s2d1 s2d2 s2d3 s2d4 y0 y1 y2 y3 y4",
     "coconut": "a0 a1 a2 * b0 b1 b2 = T1 s2d0 s2d1 s2d2 s2d3 s2d4 y0 y1 y2 y3 y4",
     "internalized": "a0 a1 a2 * b0 b1 b2 = y0 y1 y2 y3 y4",
+    # ICoT's chain: p0 = a × b0 (4 digits), p1 = a × b1 × 10 (5), s2 = p0 + p1 (5), p2 = a × b2 × 100 (6)
+    "icot": "a0 a1 a2 * b0 b1 b2 = p0d0 p0d1 p0d2 p0d3 p1d0 p1d1 p1d2 p1d3 p1d4 s2d0 s2d1 s2d2 s2d3 s2d4 "
+    "p2d0 p2d1 p2d2 p2d3 p2d4 p2d5 y0 y1 y2 y3 y4",
 }
 
 
@@ -154,7 +158,8 @@ def test_positions_are_labelled_by_what_is_read_there(kind):
     assert [p.index for p in layout] == list(range(len(layout)))
     kinds = {p.label[0]: p.kind for p in layout}
     assert kinds["a"] == kinds["*"] == kinds["="] == "prompt" and kinds["y"] == "answer"
-    assert kinds.get("L", "latent") == kinds.get("T", "latent") == "latent" and kinds.get("s", "chain") == "chain"
+    assert kinds.get("L", "latent") == kinds.get("T", "latent") == "latent"
+    assert kinds.get("s", "chain") == kinds.get("p", "chain") == "chain"
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -167,7 +172,9 @@ def test_hooked_states_give_back_the_models_own_logits(kind):
     assert states.shape[:3] == (7, 3, len(LABELS[kind].split()))
     with torch.no_grad():
         if hasattr(model, "chain_len"):
-            answer_logits = model(pairs.prompt, pairs.answer, RunningSumChain(task).tokens(pairs.a, pairs.b))[0]
+            answer_logits = model(pairs.prompt, pairs.answer, build_chain(task, model.chain).tokens(pairs.a, pairs.b))[
+                0
+            ]
         else:
             answer_logits = model(pairs.prompt, pairs.answer)
         answer_len = task.answer_len
