@@ -69,6 +69,16 @@ def test_best_4digit_twins_share_data_optimizer_and_budget():
     assert max(counts) <= 1_000_000, counts
 
 
+def test_the_icot_chain_stage_differs_from_the_running_sum_stage_in_its_chain_and_length_only():
+    running_sums = config.load(EXPERIMENTS / "best_4digit_cot_4layer.yaml")
+    icot = config.load(EXPERIMENTS / "best_4digit_cot_icot.yaml")
+    assert (running_sums["model"].pop("chain"), icot["model"].pop("chain")) == ("running_sums", "partial_products")
+    assert (running_sums["train"].pop("max_steps"), icot["train"].pop("max_steps")) == (8000, 3000)
+    for key in ("experiment", "experiment_file"):
+        running_sums.pop(key, None), icot.pop(key, None)
+    assert running_sums == icot
+
+
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
 def test_experiment_validates_and_builds(path):
     assert path.read_text().splitlines()[0] == SCHEMA_LINE
