@@ -61,6 +61,7 @@ class LatentTransformer(nn.Module):
         *,
         num_latent: int,
         latent_mode: str,
+        chain: str,
         latent_probe: bool = False,
         latent_teacher: bool = False,
         column_head: bool = False,
@@ -77,6 +78,7 @@ class LatentTransformer(nn.Module):
         self.answer_len = config.answer_len
         self.num_latent = num_latent
         self.latent_mode = latent_mode
+        self.chain = chain  # the steps supervised latents hold, in order (task/supervision.py)
         self.backbone = Backbone(
             config,
             max_len=config.prompt_len + num_latent + config.answer_len,
@@ -273,4 +275,4 @@ def simple_transformer(**kwargs: Any) -> LatentTransformer:
 
     Its checkpoints (written by the former SimpleTransformer class, backbone.* only) load unchanged.
     """
-    return latent_transformer(num_latent=0, latent_mode="pause", **kwargs)
+    return latent_transformer(num_latent=0, latent_mode="pause", chain="running_sums", **kwargs)

@@ -25,6 +25,7 @@ class TaskModel(Protocol):
     """A model of the multiplication task, as an `nn.Module` is seen from the trainer."""
 
     training: bool
+    chain: str  # the steps a chain model writes, or supervised latents hold (task/chains.py, task/supervision.py)
 
     def __call__(self, prompt: Tensor, answer: Tensor, /, *args: Any, **kwargs: Any) -> Any:
         """`forward`: teacher-forced logits (B, P, V); keywords of one model kind ask for more."""

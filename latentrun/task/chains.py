@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from latentrun.task.multiplication import MultiplicationTask
-from latentrun.task.supervision import running_sums
+from latentrun.task.supervision import partial_product_steps, running_sums
 
 
 def step_widths(operand_width: int) -> tuple[int, ...]:
@@ -116,16 +116,7 @@ class PartialProductChain(Chain):
         return tuple(steps)
 
     def step_values(self, a: Tensor, b: Tensor) -> Tensor:
-        width = self.task.operand_width
-        powers = 10 ** torch.arange(width, dtype=torch.int64, device=b.device)  # (W,)
-        partial = a[:, None] * (b[:, None] // powers % 10) * powers  # (B, W): p_j = a × b_j × 10^j
-        running = partial.cumsum(dim=1)  # (B, W): column j is s_{j+1}
-        columns = [partial[:, 0]]
-        for j in range(1, width):
-            if j > 1:
-                columns.append(running[:, j - 1])
-            columns.append(partial[:, j])
-        return torch.stack(columns, dim=1)  # (B, 2W-2), (B, 1) for W = 1
+        return partial_product_steps(a, b, self.task.operand_width)  # (B, 2W-2), (B, 1) for W = 1
 
 
 CHAINS: dict[str, type[Chain]] = {"running_sums": RunningSumChain, "partial_products": PartialProductChain}

@@ -1,10 +1,14 @@
-"""Step supervision: the running sums of long multiplication that latent tokens learn to hold.
+"""Step supervision: the steps of long multiplication that latent tokens learn to hold.
 
-Long multiplication of a by b adds a × (digit j of b) × 10^j for j = 0, 1, ...; after k digits of b
-the partial result is the running sum a × (b mod 10^k). Step supervision (latentrun's own
-objective, akin to but not Bai et al. 2025's, see `column_sums`) asks latent k (1-based) to hold
-that number, read off its final hidden state by a linear probe as `width` digits, least significant first. b has `operand_width` digit positions
-in the prompt, so latents beyond those are unsupervised: their running sum would just be a × b.
+Long multiplication of a by b adds the partial products p_j = a × (digit j of b) × 10^j for
+j = 0, 1, ...; after k digits of b the partial result is the running sum s_k = a × (b mod 10^k).
+Step supervision (latentrun's own objective, akin to but not Bai et al. 2025's, see
+`column_sums`) asks latent k (1-based) to hold the k-th number of a chain of these steps, read off
+its final hidden state by a linear probe as `width` digits, least significant first. The model's
+`chain` names the steps (`LATENT_CHAINS`): `running_sums` s_1, ..., s_W (the last is the product),
+or `partial_products`, ICoT's finer steps p_0, p_1, s_2, p_2, ..., p_{W-1} and then the product, so
+that each latent adds one partial product or one digit of b times a. b has `operand_width` digit
+positions in the prompt, so latents beyond the chain's steps are unsupervised.
 """
 
 from __future__ import annotations
@@ -13,16 +17,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+LATENT_CHAINS = ("running_sums", "partial_products")
 
-def supervised_latents(num_latent: int, operand_width: int) -> int:
-    """How many latents, counted from the first, have a running sum to learn."""
-    return min(num_latent, operand_width)
+
+def supervised_latents(num_latent: int, operand_width: int, chain: str = "running_sums") -> int:
+    """How many latents, counted from the first, have a step to learn."""
+    steps = operand_width if chain == "running_sums" else 2 * operand_width - 1
+    return min(num_latent, steps)
 
 
 def running_sums(a: Tensor, b: Tensor, steps: int) -> Tensor:
     """(B, steps) int64: a × (b mod 10^k) for k = 1..steps, from (B,) int64 operands."""
     powers = 10 ** torch.arange(1, steps + 1, dtype=torch.int64, device=b.device)  # (steps,)
     return a[:, None] * (b[:, None] % powers)
+
+
+def partial_product_steps(a: Tensor, b: Tensor, operand_width: int) -> Tensor:
+    """(B, 2W-2) int64, W = operand_width (B, 1) for W = 1: ICoT's chain p_0, p_1, s_2, p_2, s_3,
+    ..., s_{W-1}, p_{W-1}, each partial product followed by the running sum it completes once
+    two are there to add, from (B,) int64 operands."""
+    powers = 10 ** torch.arange(operand_width, dtype=torch.int64, device=b.device)  # (W,)
+    partial = a[:, None] * (b[:, None] // powers % 10) * powers  # (B, W): p_j = a × b_j × 10^j
+    running = partial.cumsum(dim=1)  # (B, W): column j is s_{j+1}
+    columns = [partial[:, 0]]
+    for j in range(1, operand_width):
+        if j > 1:
+            columns.append(running[:, j - 1])
+        columns.append(partial[:, j])
+    return torch.stack(columns, dim=1)
+
+
+def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_sums") -> Tensor:
+    """(B, S) int64: the numbers latents 1..S hold under `chain`, the product last (s_W under
+    running_sums; after ICoT's chain under partial_products)."""
+    if chain == "running_sums":
+        return running_sums(a, b, operand_width)  # (B, W)
+    if chain != "partial_products":
+        raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
+    return torch.cat([partial_product_steps(a, b, operand_width), (a * b)[:, None]], dim=1)  # (B, 2W-1)
 
 
 def digits_lsb_first(values: Tensor, width: int) -> Tensor:
@@ -36,11 +68,18 @@ def running_sum_targets(a: Tensor, b: Tensor, steps: int, width: int) -> Tensor:
     return digits_lsb_first(running_sums(a, b, steps), width)
 
 
-def supervised_readings(probe_logits: Tensor, a: Tensor, b: Tensor, operand_width: int) -> tuple[Tensor, Tensor]:
+def step_targets(a: Tensor, b: Tensor, operand_width: int, width: int, chain: str = "running_sums") -> Tensor:
+    """(B, S, width) digits, least significant first, of every number `chain` asks latents to hold."""
+    return digits_lsb_first(step_values(a, b, operand_width, chain), width)
+
+
+def supervised_readings(
+    probe_logits: Tensor, a: Tensor, b: Tensor, operand_width: int, chain: str = "running_sums"
+) -> tuple[Tensor, Tensor]:
     """The probe's readings of the supervised latents (B, K, W, 10), from its readings of every
-    latent (B, L, W, 10), with their running-sum digits (B, K, W)."""
-    steps = supervised_latents(probe_logits.size(1), operand_width)
-    return probe_logits[:, :steps], running_sum_targets(a, b, steps, probe_logits.size(2))
+    latent (B, L, W, 10), with the digits of the steps they hold (B, K, W)."""
+    steps = supervised_latents(probe_logits.size(1), operand_width, chain)
+    return probe_logits[:, :steps], step_targets(a, b, operand_width, probe_logits.size(2), chain)[:, :steps]
 
 
 def latent_loss(probe_logits: Tensor, targets: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ def evaluate(
     Tags are `{prefix}/...`: `val` while training picks the best checkpoint, `test` for the figure
     of record. {prefix}/loss is the loss on the product alone, so that it compares across models; a
     model with a probe also gets {prefix}/latent_accuracy, the fraction of supervised latents whose
-    running sum the probe reads entirely right. Latents always run free (no teacher forcing).
+    step (running sum, or the model's `chain`) the probe reads entirely right. Latents always run free (no teacher forcing).
     """
     was_training = model.training
     model.eval()
@@ -38,7 +38,8 @@ def evaluate(
             batch = split.slice(start, start + batch_size).to(device)
             if probed:
                 logits, probe_logits, _ = model(batch.prompt, batch.answer, heads=True)  # (B, P, V), (B, L, P, 10)
-                hits = latent_hits(*supervised_readings(probe_logits, batch.a, batch.b, operand_width))  # (B, K)
+                readings = supervised_readings(probe_logits, batch.a, batch.b, operand_width, model.chain)
+                hits = latent_hits(*readings)  # (B, K)
                 latents_right += int(hits.sum())
                 latents_total += hits.numel()
             else:

@@ -15,7 +15,7 @@ from latentrun.models.latent import Readings
 from latentrun.models.protocol import TaskModel
 from latentrun.task.chains import Chain
 from latentrun.task.multiplication import Batch
-from latentrun.task.supervision import column_sums, running_sum_targets, supervised_readings
+from latentrun.task.supervision import column_sums, step_targets, supervised_readings
 from latentrun.train.losses import LossOutput, ProductLoss
 
 __all__ = ["LossOutput", "chain_loss", "forced_latents", "scheduled_answer", "step_loss"]
@@ -46,17 +46,18 @@ def scheduled_answer(model: TaskModel, batch: Batch, ratio: float) -> Tensor:
     return torch.where(keep_true.to(batch.answer.device), batch.answer, own_predictions(model, batch.prompt))
 
 
-def forced_latents(batch: Batch, ratio: float, operand_width: int) -> dict[str, Tensor]:
+def forced_latents(batch: Batch, ratio: float, operand_width: int, chain: str = "running_sums") -> dict[str, Tensor]:
     """Model arguments that teacher-force the latents with probability `ratio`: the digits of the
-    running sums a × (b mod 10^k), k = 1..operand_width (B, W, P), and which (example, latent) to
-    force (B, W), drawn like scheduled sampling's coins from the checkpointed global CPU generator.
-    No arguments at ratio 0 and no coins at ratio 1 (every latent forced: the parallel pass)."""
+    steps `chain` asks them to hold (B, S, P), the running sums a × (b mod 10^k), k = 1..operand_width
+    by default, and which (example, latent) to force (B, S), drawn like scheduled sampling's coins
+    from the checkpointed global CPU generator. No arguments at ratio 0 and no coins at ratio 1
+    (every latent forced: the parallel pass)."""
     if ratio <= 0.0:
         return {}
-    digits = running_sum_targets(batch.a, batch.b, operand_width, batch.answer.size(1))  # (B, W, P)
+    digits = step_targets(batch.a, batch.b, operand_width, batch.answer.size(1), chain)  # (B, S, P)
     if ratio >= 1.0:
         return {"forced_latents": digits}
-    mask = torch.rand(digits.shape[:2]) < ratio  # (B, W)
+    mask = torch.rand(digits.shape[:2]) < ratio  # (B, S)
     return {"forced_latents": digits, "forced_mask": mask.to(digits.device)}
 
 
@@ -98,6 +99,7 @@ def step_loss(
     teacher_forcing: float,
     operand_width: int,
     latent_forcing: float = 0.0,
+    latent_chain: str = "running_sums",
     chain: Chain | None = None,
     extra_removed: Tensor | None = None,
 ) -> LossOutput:
@@ -107,7 +109,8 @@ def step_loss(
     sampling entirely). With `loss_fn.latent_supervision_weight` > 0 the model's probe reads the
     first min(num_latent, operand_width) latents and the loss adds their running-sum term;
     `latent_forcing` is then the probability of feeding a latent its predecessor's true running
-    sum instead of the predecessor's state (0: free-running latents, as evaluation runs them).
+    sum instead of the predecessor's state (0: free-running latents, as evaluation runs them);
+    `latent_chain` names the steps the latents hold (task/supervision.py), running sums by default.
     With `loss_fn.column_sum_weight` > 0 the model's column head reads ĉ_k at each answer position
     (Bai et al.'s auxiliary loss; the task writes the product least significant digit first).
     A chain model gets `chain`, which writes its targets (the written steps are always teacher-forced),
@@ -120,7 +123,7 @@ def step_loss(
     columns = loss_fn.column_sum_weight > 0
     if not supervised and not columns:
         return loss_fn(model(batch.prompt, answer_in), batch.answer)
-    forcing = forced_latents(batch, latent_forcing, operand_width) if supervised else {}
+    forcing = forced_latents(batch, latent_forcing, operand_width, latent_chain) if supervised else {}
     readings: Readings = model(batch.prompt, answer_in, heads=True, **forcing)
     latent_terms: tuple[Tensor, ...] = ()
     if supervised:
@@ -129,7 +132,7 @@ def step_loss(
                 "step supervision needs a model built with latent_probe (loss.latent_supervision_weight > 0)"
             )
         latent_terms = supervised_readings(
-            readings.latents, batch.a, batch.b, operand_width
+            readings.latents, batch.a, batch.b, operand_width, latent_chain
         )  # (B, K, P, 10), (B, K, P)
     if not columns:
         return loss_fn(readings.logits, batch.answer, *latent_terms)

@@ -44,6 +44,15 @@ def _loss_problems(model: Mapping[str, Any], loss: Mapping[str, Any]) -> list[Cr
                 f"(model is {model['name']}{', num_latent 0' if 'num_latent' in model else ''})",
             )
         )
+    if model["name"] not in CHAIN_MODELS and model.get("chain", "running_sums") != "running_sums":
+        if loss.get("latent_supervision_weight", 0) <= 0:
+            found.append(
+                CrossProblem(
+                    [("model", "chain"), ("loss", "latent_supervision_weight")],
+                    f"{model['chain']} names the steps supervised latents hold: it needs "
+                    f"loss.latent_supervision_weight > 0",
+                )
+            )
     if loss.get("column_sum_weight", 0) > 0 and model["name"] in CHAIN_MODELS:
         found.append(
             CrossProblem(

@@ -173,6 +173,7 @@ class Trainer:
             teacher_forcing=self.settings.teacher_forcing(step),
             operand_width=self.task.operand_width,
             latent_forcing=self.settings.latent_forcing(step),
+            latent_chain=self.model.chain,
             chain=self.curriculum.chain if self.curriculum is not None else None,
             extra_removed=(
                 self.curriculum.extra_removed(step, self.settings.batch_size, self.rank)

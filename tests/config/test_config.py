@@ -87,6 +87,7 @@ def test_missing_sections_and_keys_get_schema_defaults(tmp_path):
         "abacus_max_offset": 10,
         "num_latent": 8,
         "latent_mode": "pause",
+        "chain": "running_sums",
     }
     assert cfg["optimizer"] == {
         "name": "adamw",
@@ -299,7 +300,7 @@ def test_all_problems_reported_together_sorted_by_line(tmp_path):
         f"{path}:5: seed: expected an integer, got string 'x'",
         f"{path}:6: model.num_heads: must be >= 1, got 0",
         f"{path}:6: model.bogus: unknown key 'bogus'; known keys: name, d_model, num_layers, num_heads, "
-        "mlp_ratio, dropout, num_latent, latent_mode, position, abacus_max_offset",
+        "mlp_ratio, dropout, num_latent, latent_mode, chain, position, abacus_max_offset",
     ]
 
 
@@ -534,6 +535,7 @@ def test_apply_overrides_on_a_resolved_config_copies_it():
     assert single_line_problems(info.value) == [
         "config.yaml: model.num_latent: unknown key 'num_latent' (a parameter of latent_transformer only)",
         "config.yaml: model.latent_mode: unknown key 'latent_mode' (a parameter of latent_transformer only)",
+        "config.yaml: model.chain: unknown key 'chain' (a parameter of latent_transformer and chain_transformer only)",
     ]
 
 
@@ -620,8 +622,17 @@ def test_a_list_inside_a_list_in_set_is_refused():
         config.parse_override("train.loggers=[[a]]")
 
 
-def test_model_chain_belongs_to_the_chain_model_only(tmp_path):
+def test_model_chain_belongs_to_the_chain_and_supervised_latent_models_only(tmp_path):
+    path, found = problems_in(tmp_path, "model:\n  name: simple_transformer\n  chain: partial_products\n")
+    owners = "latent_transformer and chain_transformer"
+    assert found == [f"{path}:3: model.chain: unknown key 'chain' (a parameter of {owners} only)"]
     path, found = problems_in(tmp_path, "model:\n  name: latent_transformer\n  chain: partial_products\n")
-    assert found == [f"{path}:3: model.chain: unknown key 'chain' (a parameter of chain_transformer only)"]
+    assert found == [
+        f"{path}:3: model.chain: partial_products names the steps supervised latents hold: "
+        "it needs loss.latent_supervision_weight > 0"
+    ]
+    text = "model:\n  name: latent_transformer\n  num_latent: 7\n  chain: partial_products\n"
+    valid = config.load(write(tmp_path, text + "loss:\n  name: combined\n  latent_supervision_weight: 1.0\n"))
+    assert valid["model"]["chain"] == "partial_products"
     path, found = problems_in(tmp_path, "model:\n  name: chain_transformer\n  chain: icot\n")
     assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ") and "partial_products" in found[0]

@@ -151,6 +151,23 @@ def test_resume_is_bitwise_with_teacher_forced_latents_annealed_to_free_running(
     assert ratios[10] == 1.0 and 0.0 < ratios[22] < 1.0 and ratios[30] == 0.0 and ratios[40] == 0.0
 
 
+def test_resume_is_bitwise_with_latents_forced_and_supervised_on_icot_steps(tmp_path, smoke):
+    """model.chain partial_products: the latents hold p0, p1 and the product (2-digit smoke operands);
+    stop inside the annealing window, where the coins decide which latent is fed its true step."""
+    icot = [*LATENT_FORCING, "--set", "model.chain=partial_products"]
+    assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *icot, *FAST) == 0
+    straight = only_run(tmp_path / "straight")
+    assert run_cli(smoke, "--runs-dir", tmp_path / "resumed", *icot, *FAST, "--stop-at", 22) == 0
+    resumed = only_run(tmp_path / "resumed")
+    assert run_cli("--resume", resumed) == 0
+    assert_states_equal(final_state(straight, 40), final_state(resumed, 40))
+    for tag in ("train/loss", "train/latent_loss", "val/latent_accuracy", "val/exact_match", "test/exact_match"):
+        assert scalars(resumed, tag) == scalars(straight, tag), tag
+    running = tmp_path / "running_sums"
+    assert run_cli(smoke, "--runs-dir", running, *LATENT_FORCING, *FAST, "--stop-at", 5) == 0
+    assert scalars(only_run(running), "train/latent_loss")[0] != scalars(straight, "train/latent_loss")[0]
+
+
 def test_resume_is_bitwise_with_abacus_positions_and_their_random_shifts(tmp_path, smoke):
     abacus = ["--set", "model.position=abacus", "--set", "model.abacus_max_offset=4", "--set", "model.dropout=0.1"]
     assert run_cli(smoke, "--runs-dir", tmp_path / "straight", *abacus, *FAST) == 0

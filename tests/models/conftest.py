@@ -35,7 +35,7 @@ def _build(kind: str, seed: int = 0, **overrides) -> nn.Module:
         abacus_max_offset=0,
     )
     if kind in LATENT_KINDS:
-        params.update(num_latent=3, latent_mode=LATENT_KINDS[kind])
+        params.update(num_latent=3, latent_mode=LATENT_KINDS[kind], chain="running_sums")
     params.update(overrides)
     torch.manual_seed(seed)
     return (latent_transformer if kind in LATENT_KINDS else simple_transformer)(**params)

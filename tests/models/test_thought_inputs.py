@@ -182,6 +182,7 @@ def latent_model(mode: str, position: str) -> LatentTransformer:
         **SIZES,
         num_latent=NUM_LATENT,
         latent_mode=mode,
+        chain="running_sums",
         latent_probe=True,
         **{"position": "learned", "abacus_max_offset": 0, **POSITIONS[position], **abacus},
     )

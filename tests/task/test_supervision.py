@@ -9,8 +9,11 @@ from latentrun.task.supervision import (
     digits_lsb_first,
     latent_hits,
     latent_loss,
+    partial_product_steps,
     running_sum_targets,
     running_sums,
+    step_targets,
+    step_values,
     supervised_latents,
     supervised_readings,
 )
@@ -74,3 +77,45 @@ def test_supervised_readings_keep_the_first_operand_width_latents():
     readings, targets = supervised_readings(probe_logits, a, b, operand_width=3)
     assert torch.equal(readings, probe_logits[:, :3])
     assert torch.equal(targets, running_sum_targets(a, b, 3, 6))
+
+
+def test_icot_steps_of_1234_times_5678_worked_by_hand():
+    # 1234 × 8 = 9872; 1234 × 7 × 10 = 86380; 9872 + 86380 = 96252; 1234 × 6 × 100 = 740400;
+    # 96252 + 740400 = 836652; 1234 × 5 × 1000 = 6170000; 836652 + 6170000 = 7006652 = 1234 × 5678.
+    a, b = torch.tensor([1234, 12]), torch.tensor([5678, 34])
+    assert step_values(a[:1], b[:1], 4, "partial_products").tolist() == [
+        [9872, 86380, 96252, 740400, 836652, 6170000, 7006652]
+    ]
+    # 12 × 34: p0 = 12 × 4 = 48, p1 = 12 × 3 × 10 = 360, then the product 408.
+    assert step_values(a[1:], b[1:], 2, "partial_products").tolist() == [[48, 360, 408]]
+    assert partial_product_steps(a[1:], b[1:], 2).tolist() == [[48, 360]]
+    assert step_values(a[1:], b[1:], 2).tolist() == [[48, 408]]  # running sums: 12 × 4, 12 × 34
+
+
+@pytest.mark.parametrize("width,seed", [(3, 4), (4, 5), (6, 6)])
+def test_icot_steps_are_schoolbook_rows_and_their_sums(width, seed):
+    a, b = random_pairs(300, width, seed)
+    values = step_values(torch.tensor(a), torch.tensor(b), width, "partial_products")
+    assert values.shape == (300, 2 * width - 1)
+    for i, (x, y) in enumerate(zip(a, b)):
+        rows = [x * (y // 10**j % 10) * 10**j for j in range(width)]
+        expected = [rows[0]]
+        for j in range(1, width):
+            if j > 1:
+                expected.append(sum(rows[:j]))
+            expected.append(rows[j])
+        assert values[i].tolist() == [*expected, x * y]
+
+
+def test_supervised_readings_follow_the_models_chain():
+    probe_logits = torch.randn(5, 8, 8, 10)  # 8 latents, 8-digit readings
+    a, b = torch.tensor([1234, 9999, 1000, 7, 305]), torch.tensor([5678, 9999, 1, 999, 100])
+    assert supervised_latents(num_latent=8, operand_width=4, chain="partial_products") == 7
+    assert supervised_latents(num_latent=5, operand_width=4, chain="partial_products") == 5
+    readings, targets = supervised_readings(probe_logits, a, b, operand_width=4, chain="partial_products")
+    assert torch.equal(readings, probe_logits[:, :7]) and targets.shape == (5, 7, 8)
+    assert targets[0, 2].tolist() == [2, 5, 2, 6, 9, 0, 0, 0]  # 96252, least significant first
+    assert targets[1, 6].tolist() == [1, 0, 0, 0, 8, 9, 9, 9]  # 9999 × 9999 = 99980001
+    assert torch.equal(step_targets(a, b, 4, 8), running_sum_targets(a, b, 4, 8))
+    with pytest.raises(ValueError, match="chain must be one of running_sums, partial_products"):
+        step_values(a, b, 4, "icot")

@@ -6,7 +6,7 @@ from support import SMOKE
 
 from latentrun import config
 from latentrun.config.build import build_components
-from latentrun.task.supervision import running_sum_targets
+from latentrun.task.supervision import running_sum_targets, step_targets
 from latentrun.train.objective import own_predictions, scheduled_answer, step_loss
 
 
@@ -104,3 +104,24 @@ def test_latent_forcing_is_off_by_default_and_builds_no_teacher_embedding():
     p = parts(*FORCED)
     assert p.model.latent_teacher is None
     assert parts(*FORCED, "train.latent_forcing.min_ratio=0.5").model.latent_teacher is not None
+
+
+def test_latents_on_icot_steps_are_supervised_and_forced_with_those_steps():
+    p = parts(*FORCED, "model.num_latent=4", "model.chain=partial_products", "train.latent_forcing.min_ratio=0.5")
+    assert p.model.chain == "partial_products"
+    batch = p.task.train_batch(1, 16)
+    width = p.task.operand_width  # 2: p0, p1, then the product
+    steps = step_targets(batch.a, batch.b, width, 4, "partial_products")  # (B, 3, 4)
+    # By hand for the first pair: a × b_0, a × b_1 × 10, a × b.
+    a, b = int(batch.a[0]), int(batch.b[0])
+    numbers = [a * (b % 10), a * (b // 10 % 10) * 10, a * b]
+    assert steps[0].tolist() == [[int(c) for c in str(n).zfill(4)[::-1]] for n in numbers]
+    kwargs = {"teacher_forcing": 1.0, "operand_width": width, "latent_chain": "partial_products"}
+    output = step_loss(p.model, p.loss_fn, batch, **kwargs)
+    logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True)
+    assert torch.equal(output.loss, p.loss_fn(logits, batch.answer, probe[:, :3], steps).loss)
+    forced = step_loss(p.model, p.loss_fn, batch, latent_forcing=1.0, **kwargs)
+    logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True, forced_latents=steps)
+    assert torch.equal(forced.loss, p.loss_fn(logits, batch.answer, probe[:, :3], steps).loss)
+    running = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width)
+    assert not torch.equal(running.loss, output.loss)  # the default chain asks for other numbers
