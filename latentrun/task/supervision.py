@@ -7,7 +7,9 @@ Step supervision (latentrun's own objective, akin to but not Bai et al. 2025's, 
 its final hidden state by a linear probe as `width` digits, least significant first. The model's
 `chain` names the steps (`LATENT_CHAINS`): `running_sums` s_1, ..., s_W (the last is the product),
 or `partial_products`, ICoT's finer steps p_0, p_1, s_2, p_2, ..., p_{W-1} and then the product, so
-that each latent adds one partial product or one digit of b times a. b has `operand_width` digit
+that each latent either multiplies a by one digit of b or adds two numbers, or
+`partial_products_only`, the rows p_0, ..., p_{W-1} alone, so that latents only multiply and the
+answer, written least significant digit first, does the adding. b has `operand_width` digit
 positions in the prompt, so latents beyond the chain's steps are unsupervised.
 """
 
@@ -17,13 +19,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LATENT_CHAINS = ("running_sums", "partial_products")
+LATENT_CHAINS = ("running_sums", "partial_products", "partial_products_only")
 
 
 def supervised_latents(num_latent: int, operand_width: int, chain: str = "running_sums") -> int:
     """How many latents, counted from the first, have a step to learn."""
-    steps = operand_width if chain == "running_sums" else 2 * operand_width - 1
-    return min(num_latent, steps)
+    return min(num_latent, chain_length(operand_width, chain))
+
+
+def chain_length(operand_width: int, chain: str) -> int:
+    """How many numbers `chain` has at `operand_width` digits: W running sums or partial products,
+    or ICoT's 2W - 2 steps and the product."""
+    if chain not in LATENT_CHAINS:
+        raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
+    return 2 * operand_width - 1 if chain == "partial_products" else operand_width
 
 
 def running_sums(a: Tensor, b: Tensor, steps: int) -> Tensor:
@@ -32,12 +41,17 @@ def running_sums(a: Tensor, b: Tensor, steps: int) -> Tensor:
     return a[:, None] * (b[:, None] % powers)
 
 
+def partial_products(a: Tensor, b: Tensor, operand_width: int) -> Tensor:
+    """(B, W) int64, W = operand_width: the rows of long multiplication p_j = a × b_j × 10^j."""
+    powers = 10 ** torch.arange(operand_width, dtype=torch.int64, device=b.device)  # (W,)
+    return a[:, None] * (b[:, None] // powers % 10) * powers
+
+
 def partial_product_steps(a: Tensor, b: Tensor, operand_width: int) -> Tensor:
     """(B, 2W-2) int64, W = operand_width (B, 1) for W = 1: ICoT's chain p_0, p_1, s_2, p_2, s_3,
     ..., s_{W-1}, p_{W-1}, each partial product followed by the running sum it completes once
     two are there to add, from (B,) int64 operands."""
-    powers = 10 ** torch.arange(operand_width, dtype=torch.int64, device=b.device)  # (W,)
-    partial = a[:, None] * (b[:, None] // powers % 10) * powers  # (B, W): p_j = a × b_j × 10^j
+    partial = partial_products(a, b, operand_width)  # (B, W)
     running = partial.cumsum(dim=1)  # (B, W): column j is s_{j+1}
     columns = [partial[:, 0]]
     for j in range(1, operand_width):
@@ -48,10 +62,12 @@ def partial_product_steps(a: Tensor, b: Tensor, operand_width: int) -> Tensor:
 
 
 def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_sums") -> Tensor:
-    """(B, S) int64: the numbers latents 1..S hold under `chain`, the product last (s_W under
-    running_sums; after ICoT's chain under partial_products)."""
+    """(B, S) int64: the numbers latents 1..S hold under `chain`: the running sums s_1..s_W (the
+    last is the product); ICoT's chain and then the product; or the partial products alone."""
     if chain == "running_sums":
         return running_sums(a, b, operand_width)  # (B, W)
+    if chain == "partial_products_only":
+        return partial_products(a, b, operand_width)  # (B, W)
     if chain != "partial_products":
         raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
     return torch.cat([partial_product_steps(a, b, operand_width), (a * b)[:, None]], dim=1)  # (B, 2W-1)

@@ -634,5 +634,14 @@ def test_model_chain_belongs_to_the_chain_and_supervised_latent_models_only(tmp_
     text = "model:\n  name: latent_transformer\n  num_latent: 7\n  chain: partial_products\n"
     valid = config.load(write(tmp_path, text + "loss:\n  name: combined\n  latent_supervision_weight: 1.0\n"))
     assert valid["model"]["chain"] == "partial_products"
+    valid = config.load(
+        write(
+            tmp_path,
+            text.replace("_products", "_products_only") + "loss:\n  name: combined\n  latent_supervision_weight: 1.0\n",
+        )
+    )
+    assert valid["model"]["chain"] == "partial_products_only"
+    path, found = problems_in(tmp_path, "model:\n  name: chain_transformer\n  chain: partial_products_only\n")
+    assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ")  # latents' chain, not a written one
     path, found = problems_in(tmp_path, "model:\n  name: chain_transformer\n  chain: icot\n")
     assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ") and "partial_products" in found[0]

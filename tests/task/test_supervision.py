@@ -92,6 +92,15 @@ def test_icot_steps_of_1234_times_5678_worked_by_hand():
     assert step_values(a[1:], b[1:], 2).tolist() == [[48, 408]]  # running sums: 12 × 4, 12 × 34
 
 
+def test_partial_products_alone_of_1234_times_5678_worked_by_hand():
+    # The rows of the hand-worked chain above, without their sums: 9872 + 86380 + 740400 + 6170000 = 7006652.
+    a, b = torch.tensor([1234, 12, 9999]), torch.tensor([5678, 34, 9009])
+    values = step_values(a, b, 4, "partial_products_only")
+    assert values.tolist() == [[9872, 86380, 740400, 6170000], [48, 360, 0, 0], [89991, 0, 0, 89991000]]
+    assert supervised_latents(num_latent=7, operand_width=4, chain="partial_products_only") == 4
+    assert step_targets(a, b, 4, 8, "partial_products_only")[0, 3].tolist() == [0, 0, 0, 0, 7, 1, 6, 0]
+
+
 @pytest.mark.parametrize("width,seed", [(3, 4), (4, 5), (6, 6)])
 def test_icot_steps_are_schoolbook_rows_and_their_sums(width, seed):
     a, b = random_pairs(300, width, seed)
@@ -105,6 +114,9 @@ def test_icot_steps_are_schoolbook_rows_and_their_sums(width, seed):
                 expected.append(sum(rows[:j]))
             expected.append(rows[j])
         assert values[i].tolist() == [*expected, x * y]
+    assert step_values(torch.tensor(a), torch.tensor(b), width, "partial_products_only").tolist() == [
+        [x * (y // 10**j % 10) * 10**j for j in range(width)] for x, y in zip(a, b)
+    ]
 
 
 def test_supervised_readings_follow_the_models_chain():
@@ -119,3 +131,5 @@ def test_supervised_readings_follow_the_models_chain():
     assert torch.equal(step_targets(a, b, 4, 8), running_sum_targets(a, b, 4, 8))
     with pytest.raises(ValueError, match="chain must be one of running_sums, partial_products"):
         step_values(a, b, 4, "icot")
+    with pytest.raises(ValueError, match="chain must be one of running_sums, partial_products"):
+        supervised_latents(num_latent=8, operand_width=4, chain="icot")

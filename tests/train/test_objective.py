@@ -106,22 +106,29 @@ def test_latent_forcing_is_off_by_default_and_builds_no_teacher_embedding():
     assert parts(*FORCED, "train.latent_forcing.min_ratio=0.5").model.latent_teacher is not None
 
 
-def test_latents_on_icot_steps_are_supervised_and_forced_with_those_steps():
-    p = parts(*FORCED, "model.num_latent=4", "model.chain=partial_products", "train.latent_forcing.min_ratio=0.5")
-    assert p.model.chain == "partial_products"
+# By hand for a pair (a, b) of 2-digit operands: a × b_0, a × b_1 × 10, then (ICoT's chain) a × b.
+ICOT_STEPS = {
+    "partial_products": lambda a, b: [a * (b % 10), a * (b // 10 % 10) * 10, a * b],
+    "partial_products_only": lambda a, b: [a * (b % 10), a * (b // 10 % 10) * 10],
+}
+
+
+@pytest.mark.parametrize("chain", sorted(ICOT_STEPS))
+def test_latents_on_icot_steps_are_supervised_and_forced_with_those_steps(chain):
+    p = parts(*FORCED, "model.num_latent=4", f"model.chain={chain}", "train.latent_forcing.min_ratio=0.5")
+    assert p.model.chain == chain
     batch = p.task.train_batch(1, 16)
-    width = p.task.operand_width  # 2: p0, p1, then the product
-    steps = step_targets(batch.a, batch.b, width, 4, "partial_products")  # (B, 3, 4)
-    # By hand for the first pair: a × b_0, a × b_1 × 10, a × b.
-    a, b = int(batch.a[0]), int(batch.b[0])
-    numbers = [a * (b % 10), a * (b // 10 % 10) * 10, a * b]
+    width = p.task.operand_width  # 2
+    steps = step_targets(batch.a, batch.b, width, 4, chain)  # (B, S, 4)
+    numbers = ICOT_STEPS[chain](int(batch.a[0]), int(batch.b[0]))
     assert steps[0].tolist() == [[int(c) for c in str(n).zfill(4)[::-1]] for n in numbers]
-    kwargs = {"teacher_forcing": 1.0, "operand_width": width, "latent_chain": "partial_products"}
+    S = len(numbers)
+    kwargs = {"teacher_forcing": 1.0, "operand_width": width, "latent_chain": chain}
     output = step_loss(p.model, p.loss_fn, batch, **kwargs)
     logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True)
-    assert torch.equal(output.loss, p.loss_fn(logits, batch.answer, probe[:, :3], steps).loss)
+    assert torch.equal(output.loss, p.loss_fn(logits, batch.answer, probe[:, :S], steps).loss)
     forced = step_loss(p.model, p.loss_fn, batch, latent_forcing=1.0, **kwargs)
     logits, probe, _ = p.model(batch.prompt, batch.answer, heads=True, forced_latents=steps)
-    assert torch.equal(forced.loss, p.loss_fn(logits, batch.answer, probe[:, :3], steps).loss)
+    assert torch.equal(forced.loss, p.loss_fn(logits, batch.answer, probe[:, :S], steps).loss)
     running = step_loss(p.model, p.loss_fn, batch, teacher_forcing=1.0, operand_width=width)
     assert not torch.equal(running.loss, output.loss)  # the default chain asks for other numbers
