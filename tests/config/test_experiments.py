@@ -1,5 +1,7 @@
 """Every shipped experiment validates, builds, and runs a forward and backward pass."""
 
+import pathlib
+
 import pytest
 import torch
 from support import EXPERIMENTS
@@ -77,6 +79,16 @@ def test_the_icot_chain_stage_differs_from_the_running_sum_stage_in_its_chain_an
     for key in ("experiment", "experiment_file"):
         running_sums.pop(key, None), icot.pop(key, None)
     assert running_sums == icot
+
+
+def test_best_4digit_latent_supervises_each_latent_with_an_icot_step_on_exactly_4_digits():
+    latent = config.load(EXPERIMENTS / "best_4digit_latent.yaml")
+    # ICoT's chain at 4 digits: p0 p1 s2 p2 s3 p3 and the product, one latent each, none idle.
+    assert (latent["model"]["chain"], latent["model"]["num_latent"]) == ("partial_products", 7)
+    assert latent["loss"]["latent_supervision_weight"] > 0
+    assert (latent["dataset"]["min_digits"], latent["dataset"]["max_digits"]) == (4, 4)
+    assert sorted(pathlib.Path(p).name for p in latent["dataset"]["exclude"]) == ["4x4_test.txt", "5x5_test.txt"]
+    assert build_components(latent, torch.device("cpu")).model.num_parameters() == 438_736  # docs/results.md
 
 
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
