@@ -9,8 +9,10 @@ its final hidden state by a linear probe as `width` digits, least significant fi
 or `partial_products`, ICoT's finer steps p_0, p_1, s_2, p_2, ..., p_{W-1} and then the product, so
 that each latent either multiplies a by one digit of b or adds two numbers, or
 `partial_products_only`, the rows p_0, ..., p_{W-1} alone, so that latents only multiply and the
-answer, written least significant digit first, does the adding. b has `operand_width` digit
-positions in the prompt, so latents beyond the chain's steps are unsupervised.
+answer, written least significant digit first, does the adding, or `partial_products_twice`,
+ICoT's chain with every sum (and the product) held by two latents in a row, so that each sum gets
+a second recurrent pass to mend the first's carries. b has `operand_width` digit positions in the
+prompt, so latents beyond the chain's steps are unsupervised.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LATENT_CHAINS = ("running_sums", "partial_products", "partial_products_only")
+LATENT_CHAINS = ("running_sums", "partial_products", "partial_products_only", "partial_products_twice")
 
 
 def supervised_latents(num_latent: int, operand_width: int, chain: str = "running_sums") -> int:
@@ -28,11 +30,11 @@ def supervised_latents(num_latent: int, operand_width: int, chain: str = "runnin
 
 
 def chain_length(operand_width: int, chain: str) -> int:
-    """How many numbers `chain` has at `operand_width` digits: W running sums or partial products,
-    or ICoT's 2W - 2 steps and the product."""
-    if chain not in LATENT_CHAINS:
-        raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
-    return 2 * operand_width - 1 if chain == "partial_products" else operand_width
+    """How many numbers `chain` has at `operand_width` digits (W running sums or partial products,
+    ICoT's 2W - 2 steps and the product, or those with the W - 1 sums and the product twice),
+    counted off the chain itself so that the two never disagree."""
+    zero = torch.zeros(1, dtype=torch.int64)
+    return step_values(zero, zero, operand_width, chain).size(1)
 
 
 def running_sums(a: Tensor, b: Tensor, steps: int) -> Tensor:
@@ -68,9 +70,15 @@ def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_
         return running_sums(a, b, operand_width)  # (B, W)
     if chain == "partial_products_only":
         return partial_products(a, b, operand_width)  # (B, W)
-    if chain != "partial_products":
+    if chain not in ("partial_products", "partial_products_twice"):
         raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
-    return torch.cat([partial_product_steps(a, b, operand_width), (a * b)[:, None]], dim=1)  # (B, 2W-1)
+    steps = torch.cat([partial_product_steps(a, b, operand_width), (a * b)[:, None]], dim=1)  # (B, 2W-1)
+    if chain == "partial_products":
+        return steps
+    # ICoT's sums sit at columns 2, 4, ..., 2W-4 (s_2 .. s_(W-1)), the product last: each twice.
+    sums = set(range(2, 2 * operand_width - 2, 2)) | {steps.size(1) - 1}
+    columns = [c for c in range(steps.size(1)) for _ in range(2 if c in sums else 1)]
+    return steps[:, columns]  # (B, 3W-2), (B, 2) for W = 1
 
 
 def digits_lsb_first(values: Tensor, width: int) -> Tensor:

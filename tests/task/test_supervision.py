@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from latentrun.task.supervision import (
+    chain_length,
     digits_lsb_first,
     latent_hits,
     latent_loss,
@@ -99,6 +100,18 @@ def test_partial_products_alone_of_1234_times_5678_worked_by_hand():
     assert values.tolist() == [[9872, 86380, 740400, 6170000], [48, 360, 0, 0], [89991, 0, 0, 89991000]]
     assert supervised_latents(num_latent=7, operand_width=4, chain="partial_products_only") == 4
     assert step_targets(a, b, 4, 8, "partial_products_only")[0, 3].tolist() == [0, 0, 0, 0, 7, 1, 6, 0]
+
+
+def test_icot_steps_with_each_sum_twice_worked_by_hand():
+    # 1234 × 5678 as above: the sums 96252 and 836652 and the product each held by two latents.
+    twice = step_values(torch.tensor([1234, 12]), torch.tensor([5678, 34]), 4, "partial_products_twice")
+    assert twice[0].tolist() == [9872, 86380, 96252, 96252, 740400, 836652, 836652, 6170000, 7006652, 7006652]
+    assert twice[1].tolist() == [48, 360, 408, 408, 0, 408, 408, 0, 408, 408]  # b = 0034: p2 = p3 = 0
+    assert step_values(torch.tensor([12]), torch.tensor([34]), 2, "partial_products_twice").tolist() == [
+        [48, 360, 408, 408]
+    ]
+    assert [chain_length(w, "partial_products_twice") for w in (2, 4, 6)] == [4, 10, 16]
+    assert [chain_length(w, "partial_products") for w in (1, 2, 4)] == [2, 3, 7]  # p_0 and the product at 1 digit
 
 
 @pytest.mark.parametrize("width,seed", [(3, 4), (4, 5), (6, 6)])

@@ -110,6 +110,7 @@ def test_latent_forcing_is_off_by_default_and_builds_no_teacher_embedding():
 ICOT_STEPS = {
     "partial_products": lambda a, b: [a * (b % 10), a * (b // 10 % 10) * 10, a * b],
     "partial_products_only": lambda a, b: [a * (b % 10), a * (b // 10 % 10) * 10],
+    "partial_products_twice": lambda a, b: [a * (b % 10), a * (b // 10 % 10) * 10, a * b, a * b],
 }
 
 
