@@ -65,7 +65,8 @@ def partial_product_steps(a: Tensor, b: Tensor, operand_width: int) -> Tensor:
 
 def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_sums") -> Tensor:
     """(B, S) int64: the numbers latents 1..S hold under `chain`: the running sums s_1..s_W (the
-    last is the product); ICoT's chain and then the product; or the partial products alone."""
+    last is the product); ICoT's chain and then the product, with each sum and the product twice
+    under partial_products_twice; or the partial products alone."""
     if chain == "running_sums":
         return running_sums(a, b, operand_width)  # (B, W)
     if chain == "partial_products_only":
@@ -78,7 +79,7 @@ def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_
     # ICoT's sums sit at columns 2, 4, ..., 2W-4 (s_2 .. s_(W-1)), the product last: each twice.
     sums = set(range(2, 2 * operand_width - 2, 2)) | {steps.size(1) - 1}
     columns = [c for c in range(steps.size(1)) for _ in range(2 if c in sums else 1)]
-    return steps[:, columns]  # (B, 3W-2), (B, 2) for W = 1
+    return steps[:, columns]  # (B, 3W-2); (B, 3) for W = 1: p_0, then the product twice
 
 
 def digits_lsb_first(values: Tensor, width: int) -> Tensor:
