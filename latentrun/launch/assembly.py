@@ -39,10 +39,8 @@ def assemble(
     components = build_components(config, device)
     checkpoint = resume.load_checkpoint(run) if resume is not None else None
     if checkpoint is None and source is not None:
-        fresh = warmstart.load_weights(components.model, source)
-        logger.info(
-            f"warm start from {source.describe()}" + (f"; newly initialised: {', '.join(fresh)}" if fresh else "")
-        )
+        fit = warmstart.load_weights(components.model, source)
+        logger.info(f"warm start from {source.describe()}{fit.describe()}")
     train = config["train"]
     # Each checkpoint also brings meta.json up to date, so that `list` shows a live run's progress.
     checkpointer = run.checkpointer(

@@ -192,13 +192,34 @@ def _status(run_dir: Path) -> str | None:
         return None
 
 
-def check_fits(model: TaskModel, source: Source) -> list[str]:
-    """The names of `model`'s tensors the source lacks (they keep their fresh initialisation, e.g.
-    a new head); a WarmStartError when a source tensor is one the model lacks or of another shape:
-    the architectures differ."""
+@dataclass(frozen=True)
+class Fit:
+    """How a source's tensors map onto a model: those it lacks keep their fresh initialisation
+    (a new head), and training aids of the source the model was built without are left behind."""
+
+    fresh: list[str]
+    left_behind: list[str]
+
+    def describe(self) -> str:
+        return "".join(
+            f"; {label}: {', '.join(names)}"
+            for label, names in (("newly initialised", self.fresh), ("left behind", self.left_behind))
+            if names
+        )
+
+
+def _is_training_aid(model: TaskModel, name: str) -> bool:
+    return name.split(".", 1)[0] in model.TRAINING_AIDS
+
+
+def check_fits(model: TaskModel, source: Source) -> Fit:
+    """How the source fits `model`; a WarmStartError when a source tensor is one the model lacks
+    (other than a training aid, such as the teacher embedding of a run trained with latent
+    forcing) or of another shape: the architectures differ."""
     own = model.state_dict()
     theirs = source.state["model"]
-    unknown = [name for name in theirs if name not in own]
+    left_behind = [name for name in theirs if name not in own and _is_training_aid(model, name)]
+    unknown = [name for name in theirs if name not in own and name not in left_behind]
     misshapen = [
         f"{name} {tuple(theirs[name].shape)} vs {tuple(own[name].shape)}"
         for name in theirs
@@ -209,12 +230,12 @@ def check_fits(model: TaskModel, source: Source) -> list[str]:
             [f"{len(misshapen)} of another shape ({', '.join(misshapen[:2])})"] if misshapen else []
         )
         raise WarmStartError(f"init.from: {source.describe()} does not fit this model: {'; '.join(problems)}")
-    return [name for name in own if name not in theirs]
+    return Fit([name for name in own if name not in theirs], left_behind)
 
 
-def load_weights(model: TaskModel, source: Source) -> list[str]:
-    """Copy the source's weights into a freshly built `model` (see `check_fits`); returns the
-    names of the tensors that keep their fresh initialisation."""
-    fresh = check_fits(model, source)
-    model.load_state_dict(source.state["model"], strict=False)
-    return fresh
+def load_weights(model: TaskModel, source: Source) -> Fit:
+    """Copy the source's weights into a freshly built `model` (see `check_fits`)."""
+    fit = check_fits(model, source)
+    kept = {name: tensor for name, tensor in source.state["model"].items() if name not in fit.left_behind}
+    model.load_state_dict(kept, strict=False)
+    return fit

@@ -32,7 +32,7 @@ token's place within its number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,7 @@ class ChainTransformer(nn.Module):
     product; config parameters follow `$defs/model.chain_transformer`."""
 
     layout: Tensor  # (2,) int64 buffer: (thoughts, removed)
+    TRAINING_AIDS: ClassVar[tuple[str, ...]] = ()  # every module of a chain model can generate
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ once, then all latents and the answer run in one parallel pass (two backbone cal
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, ClassVar, Literal, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
@@ -54,6 +54,10 @@ class Readings(NamedTuple):
 
 class LatentTransformer(nn.Module):
     """Pre-LN GPT with latent positions; config parameters follow `$defs/model.latent_transformer`."""
+
+    # Modules built only because a loss or latent forcing trains them; generation never uses them,
+    # so a warm start into a model without one may leave the source's copy behind.
+    TRAINING_AIDS: ClassVar[tuple[str, ...]] = ("probe", "latent_teacher", "column_head")
 
     def __init__(
         self,

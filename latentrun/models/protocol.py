@@ -10,7 +10,7 @@ code that needs it asks for that class. Typing `Components.model` with this prot
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from torch import Tensor, nn
 
@@ -25,6 +25,7 @@ class TaskModel(Protocol):
     """A model of the multiplication task, as an `nn.Module` is seen from the trainer."""
 
     training: bool
+    TRAINING_AIDS: ClassVar[tuple[str, ...]]  # submodules that only training uses (never generation)
     chain: str  # the steps a chain model writes, or supervised latents hold (task/chains.py, task/supervision.py)
 
     def __call__(self, prompt: Tensor, answer: Tensor, /, *args: Any, **kwargs: Any) -> Any:
