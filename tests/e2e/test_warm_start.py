@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import FAST, assert_states_equal, run_cli, step_file
-from support import SMOKE_CHAIN
+from support import SMOKE, SMOKE_CHAIN
 
 from latentrun.runs import checkpoint_file as checkpoint
 
@@ -166,3 +166,28 @@ def test_an_unfinished_stage_is_resumed_not_trained_again(tmp_path):
     assert meta(stage_run)["status"] == "finished" and meta(stage_run)["step"] == 40
     (direct_run,) = runs_of(runs_dir, "direct")
     assert meta(direct_run)["init"]["run"] == stage_run.name
+
+
+def test_a_run_trained_with_latent_forcing_is_fine_tuned_without_it(tmp_path, capsys):
+    """A second stage without forcing or supervision starts from a forced, supervised run: the
+    source's teacher embedding and probe are left behind (said in the log), everything else loads."""
+    smoke = SMOKE.read_text().replace("max_steps: 40", "max_steps: 10").replace("eval_every: 20", "eval_every: 10")
+    forced = smoke.replace("experiment: smoke", "experiment: forced").replace(
+        "  accuracy_weight: 0.5\n", "  accuracy_weight: 0.5\n  latent_supervision_weight: 1.0\n"
+    ).replace("  num_latent: 2\n", "  num_latent: 2\n  latent_mode: recurrent\n") + (
+        "  latent_forcing: {start_step: 3, end_step: 6}\n"
+    )
+    tuned = forced.replace("experiment: forced", "experiment: tuned").split("loss:")[0] + (
+        "loss:" + smoke.split("loss:")[1] + "init:\n  from: forced.yaml\n"
+    )
+    write(tmp_path, "forced.yaml", forced)
+    tuned_file = write(tmp_path, "tuned.yaml", tuned)
+    runs_dir = tmp_path / "runs"
+    capsys.readouterr()
+    assert run_cli(tuned_file, "--runs-dir", runs_dir, *FAST) == 0
+    assert "left behind: probe.weight, probe.bias, latent_teacher.weight" in capsys.readouterr().err
+    (source,), (tuned_run,) = runs_of(runs_dir, "forced"), runs_of(runs_dir, "tuned")
+    assert meta(tuned_run)["init"]["run"] == source.name and meta(tuned_run)["status"] == "finished"
+    weights = torch.load(source / "checkpoints" / "best.pt", weights_only=True)["model"]
+    assert {"latent_teacher.weight", "probe.weight"} <= set(weights)
+    assert not {"latent_teacher.weight", "probe.weight"} & set(checkpoint.load(step_file(tuned_run, 10))["model"])
