@@ -68,6 +68,7 @@ def evaluate(options: argparse.Namespace) -> int:
             f"{run_dir.name} {options.split} split ({graded['pairs']} pairs, step {graded['step']}): "
             f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
         )
+        _print_latents(graded)
         task, model, state = inference.trained_model(RunDir(run_dir))
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
@@ -97,8 +98,17 @@ def _evaluate_file(run_dirs: list[Path], path: Path) -> int:
             f"{run_dir.name} {path.name} ({graded['problems']} problems, step {graded['step']}): "
             f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
         )
+        _print_latents(graded)
         print(f"wrote {record_path}")
     return EXIT_OK
+
+
+def _print_latents(graded: dict) -> None:
+    """For a step-supervised model, how often the probe reads each latent's step right: where the misses are."""
+    per_latent = {key.split("/", 1)[1]: value for key, value in graded.items() if key.startswith("latent_accuracy/")}
+    if per_latent:
+        rates = " ".join(f"{name.split('_', 1)[1]} {rate:.4f}" for name, rate in sorted(per_latent.items()))
+        print(f"  latents read right (latent_accuracy {graded['latent_accuracy']:.4f}): {rates}")
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:

@@ -82,6 +82,25 @@ def step_values(a: Tensor, b: Tensor, operand_width: int, chain: str = "running_
     return steps[:, columns]  # (B, 3W-2); (B, 3) for W = 1: p_0, then the product twice
 
 
+def step_names(operand_width: int, chain: str = "running_sums") -> tuple[str, ...]:
+    """What latents 1..S hold under `chain`, one short name each, in the order of `step_values`:
+    `p1` is a × b_1 × 10, `s2` is a × (b mod 100), `product` is a × b; under
+    partial_products_twice a sum's second latent repeats its name."""
+    width = operand_width
+    if chain == "running_sums":
+        return tuple(f"s{k}" for k in range(1, width)) + ("product",)
+    if chain == "partial_products_only":
+        return tuple(f"p{j}" for j in range(width))
+    if chain not in ("partial_products", "partial_products_twice"):
+        raise ValueError(f"chain must be one of {', '.join(LATENT_CHAINS)}, got {chain!r}")
+    twice = 2 if chain == "partial_products_twice" else 1
+    names = ["p0"]
+    for j in range(1, width):
+        names += [f"s{j}"] * twice if j > 1 else []
+        names.append(f"p{j}")
+    return tuple(names) + ("product",) * twice
+
+
 def digits_lsb_first(values: Tensor, width: int) -> Tensor:
     """(...) non-negative int64 → (..., width) decimal digits 0-9, least significant first."""
     powers = 10 ** torch.arange(width, dtype=torch.int64, device=values.device)

@@ -42,6 +42,13 @@ def test_eval_writes_the_grid_and_predict_answers(trained_run, capsys):
     assert len(lines) == 2 and all(line.isdigit() for line in lines)
     if kind == "recurrent_supervised":
         assert len(scalars(run_dir, "train/latent_loss")) == 6 and len(scalars(run_dir, "val/latent_accuracy")) == 1
+        # each latent's rate, named after the step it holds (2-digit operands: s1, then the product)
+        assert len(scalars(run_dir, "val/latent_accuracy/01_s1")) == 1
+        assert len(scalars(run_dir, "test/latent_accuracy/02_product")) == 1
+        split = json.loads((run_dir / "eval" / "test.json").read_text())
+        rates = [split["latent_accuracy/01_s1"], split["latent_accuracy/02_product"]]
+        assert split["latent_accuracy"] == pytest.approx(sum(rates) / 2)
+        assert f"latents read right (latent_accuracy {split['latent_accuracy']:.4f}): s1 {rates[0]:.4f}" in out
 
 
 def test_eval_usage_errors_exit_2(trained_run, capsys):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from latentrun.task.supervision import (
+    LATENT_CHAINS,
     chain_length,
     digits_lsb_first,
     latent_hits,
@@ -13,6 +14,7 @@ from latentrun.task.supervision import (
     partial_product_steps,
     running_sum_targets,
     running_sums,
+    step_names,
     step_targets,
     step_values,
     supervised_latents,
@@ -146,3 +148,21 @@ def test_supervised_readings_follow_the_models_chain():
         step_values(a, b, 4, "icot")
     with pytest.raises(ValueError, match="chain must be one of running_sums, partial_products"):
         supervised_latents(num_latent=8, operand_width=4, chain="icot")
+
+
+def test_step_names_by_hand():
+    assert step_names(4, "running_sums") == ("s1", "s2", "s3", "product")
+    assert step_names(4, "partial_products") == ("p0", "p1", "s2", "p2", "s3", "p3", "product")
+    assert step_names(4, "partial_products_only") == ("p0", "p1", "p2", "p3")
+    assert step_names(4, "partial_products_twice") == (
+        "p0", "p1", "s2", "s2", "p2", "s3", "s3", "p3", "product", "product"
+    )  # fmt: skip
+    assert step_names(1, "partial_products_twice") == ("p0", "product", "product")
+    with pytest.raises(ValueError, match="chain must be one of"):
+        step_names(4, "rows")
+
+
+@pytest.mark.parametrize("chain", LATENT_CHAINS)
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+def test_a_name_for_every_step(chain, width):
+    assert len(step_names(width, chain)) == chain_length(width, chain)
