@@ -83,12 +83,13 @@ def test_the_icot_chain_stage_differs_from_the_running_sum_stage_in_its_chain_an
 
 def test_best_4digit_latent_supervises_each_latent_with_an_icot_step_on_exactly_4_digits():
     latent = config.load(EXPERIMENTS / "best_4digit_latent.yaml")
-    # ICoT's chain at 4 digits: p0 p1 s2 p2 s3 p3 and the product, one latent each, none idle.
-    assert (latent["model"]["chain"], latent["model"]["num_latent"]) == ("partial_products", 7)
+    # ICoT's chain at 4 digits with each sum and the product held twice: p0 p1 s2 s2 p2 s3 s3 p3
+    # product product, one latent each, none idle.
+    assert (latent["model"]["chain"], latent["model"]["num_latent"]) == ("partial_products_twice", 10)
     assert latent["loss"]["latent_supervision_weight"] > 0
     assert (latent["dataset"]["min_digits"], latent["dataset"]["max_digits"]) == (4, 4)
     assert sorted(pathlib.Path(p).name for p in latent["dataset"]["exclude"]) == ["4x4_test.txt", "5x5_test.txt"]
-    assert build_components(latent, torch.device("cpu")).model.num_parameters() == 438_736  # docs/results.md
+    assert build_components(latent, torch.device("cpu")).model.num_parameters() == 439_120  # docs/results.md
 
 
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
