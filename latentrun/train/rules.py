@@ -87,6 +87,15 @@ def _curriculum_problems(model: Mapping[str, Any], curriculum: Mapping[str, Any]
 
 def _schedule_problems(train: Mapping[str, Any]) -> list[CrossProblem]:
     found = []
+    average = train.get("weight_average", {"decay": 0.0})
+    if average["decay"] > 0 and average["start_step"] >= train["max_steps"]:
+        found.append(
+            CrossProblem(
+                [("train", "weight_average", "start_step"), ("train", "max_steps"), ("train", "weight_average")],
+                f"the average starts at update {average['start_step']} and training ends at update "
+                f"{train['max_steps']}: it would average nothing (start_step must be < max_steps)",
+            )
+        )
     for schedule in ("teacher_forcing", "latent_forcing"):
         tf = train[schedule]
         if tf["end_step"] < tf["start_step"]:

@@ -18,6 +18,14 @@ from latentrun.train.schedules import TeacherForcing
 
 
 @dataclass(frozen=True)
+class WeightAverageSettings:
+    """`train.weight_average`: decay 0 keeps no average."""
+
+    decay: float = 0.0
+    start_step: int = 0
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """The `train` section's loop settings; field names match the schema's keys."""
 
@@ -29,12 +37,14 @@ class TrainSettings:
     compile: bool
     teacher_forcing: TeacherForcing
     latent_forcing: TeacherForcing  # the same closed form, for recurrent latents' inputs
+    weight_average: WeightAverageSettings
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> TrainSettings:
         values = {field.name: section[field.name] for field in dataclasses.fields(cls)}
         values["teacher_forcing"] = TeacherForcing(**section["teacher_forcing"])
         values["latent_forcing"] = TeacherForcing(**section["latent_forcing"])
+        values["weight_average"] = WeightAverageSettings(**section["weight_average"])
         return cls(**values)
 
     @property

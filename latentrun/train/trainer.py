@@ -20,6 +20,7 @@ from latentrun.core.status import FINISHED, INTERRUPTED, STOPPED
 from latentrun.models.chain import ChainTransformer
 from latentrun.models.protocol import TaskModel
 from latentrun.train import distributed
+from latentrun.train.averaging import WeightAverage
 from latentrun.train.checkpoints_protocol import CheckpointError, Checkpoints, State
 from latentrun.train.components import Components
 from latentrun.train.loggers import MetricLogger, NullLogger
@@ -78,10 +79,13 @@ class Trainer:
         self.world_size = world.world_size  # settings.batch_size is then this rank's share of the global batch
         self.state = TrainerState()
         self.signals = StopSignals()
+        average = settings.weight_average
+        self.average = WeightAverage(cast(nn.Module, self.model), average.decay, average.start_step)
 
     # ---- checkpoint state -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config.
+        """The checkpoint dict: contract keys model, optimizer, scheduler, step, rng, trainer, config,
+        and weight_average (the averaged weights, None while there are none).
 
         Under torchrun every rank must call it (it gathers each rank's RNG streams); `rng` is rank 0's.
         """
@@ -102,6 +106,7 @@ class Trainer:
                 "stability": self.guard.state_dict(),
             },
             "config": self.config,
+            "weight_average": self.average.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -118,6 +123,7 @@ class Trainer:
             self.clipper.load_state_dict(trainer.pop("clipping", {"history": []}))
             self.guard.load_state_dict(trainer.pop("stability", {}))
             self.state = TrainerState(**trainer)
+            self.average.load_state_dict(state.get("weight_average"))  # absent before averaging existed
             # Checkpoints from before DDP hold one rank's streams, under `rng` only.
             restore_rng(state.get("rng_by_rank", [state["rng"]])[self.rank])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
@@ -137,7 +143,8 @@ class Trainer:
         return self.state_dict()
 
     def _best_state(self, metrics: dict[str, float]) -> State:
-        return {"model": self.model.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
+        graded = self.average.module or cast(nn.Module, self.model)  # the weights `metrics` were measured on
+        return {"model": graded.state_dict(), "step": self.state.step, "metrics": metrics, "config": self.config}
 
     def test_best(self) -> dict[str, float] | None:
         """The figure of record: the weights of best.pt (chosen on the validation split) graded on
@@ -190,6 +197,7 @@ class Trainer:
             if self.curriculum.begins_stage(step):
                 # The new layout's loss is a planned jump, not an explosion: judge it by its own stage.
                 self.guard.restart_average()
+                self.average.restart()
         with self.precision.autocast():
             output = self.step_output(step)
         loss = output.loss.detach()
@@ -208,6 +216,7 @@ class Trainer:
             else:
                 with scaled_learning_rate(self.optimizer, self.guard.lr_scale()):
                     self.precision.step(self.optimizer)
+                self.average.update(step)
                 latent_loss = output.parts.get("latent_loss")
         self.scheduler.step()  # skipped or not, step s+1 follows the schedule's step s+1
         return StepResult(loss, latent_loss, grad_norm, threshold, problem)
@@ -312,22 +321,23 @@ class Trainer:
         )
 
     def _evaluate(self, step: int) -> dict[str, float]:
-        metrics = evaluate(
-            self.model,
-            self.task.split("val"),
-            self.loss_fn,
-            self.settings.eval_batch_size,
-            self.device,
-            self.task.operand_width,
-        )
-        for tag, value in metrics.items():
+        """Grade what best.pt would keep (the average once there is one; live weights as val_live/*)."""
+        split, grading = self.task.split("val"), (self.loss_fn, self.settings.eval_batch_size, self.device)
+        graded = cast(TaskModel, self.average.module) if self.average.module is not None else self.model
+        metrics = evaluate(graded, split, *grading, self.task.operand_width)
+        logged = dict(metrics)
+        if self.average.module is not None:
+            logged.update(evaluate(self.model, split, *grading, self.task.operand_width, "val_live"))
+        for tag, value in logged.items():
             self.metric_logger.add_scalar(tag, value, step)
         # Training time excluding pauses between sessions: `compare` reads time-to-accuracy from it.
         self.metric_logger.add_scalar("perf/elapsed_seconds", self.state.elapsed_seconds, step)
         latent = f" latent_accuracy {metrics['val/latent_accuracy']:.4f}" if "val/latent_accuracy" in metrics else ""
+        weights = " (averaged weights)" if "val_live/exact_match" in logged else ""
+        live = f"; live weights exact_match {logged['val_live/exact_match']:.4f}" if weights else ""
         logger.info(
-            f"step {step} eval: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
-            f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}"
+            f"step {step} eval{weights}: loss {metrics['val/loss']:.4f} exact_match {metrics['val/exact_match']:.4f} "
+            f"digit_accuracy {metrics['val/digit_accuracy']:.4f}{latent}{live}"
         )
         stage = self.curriculum.stage(step) if self.curriculum is not None else 0
         if self.state.improves_on_best(metrics, stage):

@@ -645,3 +645,18 @@ def test_model_chain_belongs_to_the_chain_and_supervised_latent_models_only(tmp_
     assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ")  # latents' chain, not a written one
     path, found = problems_in(tmp_path, "model:\n  name: chain_transformer\n  chain: icot\n")
     assert len(found) == 1 and found[0].startswith(f"{path}:3: model.chain: ") and "partial_products" in found[0]
+
+
+def test_weight_average_defaults_to_off_and_must_start_before_training_ends(tmp_path):
+    train = config.load(write(tmp_path, "seed: 1\n"))["train"]
+    assert train["weight_average"] == {"decay": 0.0, "start_step": 0}
+    text = "train:\n  max_steps: 500\n  weight_average: {decay: 0.99, start_step: 500}\n"
+    path, found = problems_in(tmp_path, text)
+    assert found == [
+        f"{path}:3: train.weight_average.start_step: the average starts at update 500 and training ends at "
+        "update 500: it would average nothing (start_step must be < max_steps)"
+    ]
+    assert config.load(write(tmp_path, text.replace("start_step: 500", "start_step: 499")))["train"]["weight_average"]
+    config.load(write(tmp_path, text.replace("decay: 0.99", "decay: 0.0")))  # off: nothing to start
+    path, found = problems_in(tmp_path, text.replace("decay: 0.99", "decay: 1"))
+    assert len(found) == 1 and found[0].startswith(f"{path}:3: train.weight_average.decay:") and "< 1" in found[0]
