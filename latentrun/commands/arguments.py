@@ -30,6 +30,13 @@ def operand_digits(text: str) -> int:
     return _whole_number(text, 1, 9, "a number of digits from 1 to 9")
 
 
+def checkpoint_name(text: str) -> str:
+    """eval's --checkpoint: best, latest or step_N, as init.checkpoint names them."""
+    if text in ("best", "latest") or (text.startswith("step_") and text[5:].isascii() and text[5:].isdigit()):
+        return text if text in ("best", "latest") else f"step_{int(text[5:])}"
+    raise argparse.ArgumentTypeError(f"expected best, latest or step_N (N an update number), got {text!r}")
+
+
 def fraction(text: str) -> float:
     """compare's --target: an exact-match rate."""
     try:

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from latentrun.commands import UsageError, configure_console_logging
-from latentrun.commands.arguments import add_runs_dir, complete_runs, complete_with, operand_digits, positive_int
+from latentrun.commands.arguments import (
+    add_runs_dir,
+    checkpoint_name,
+    complete_runs,
+    complete_with,
+    operand_digits,
+    positive_int,
+)
 from latentrun.core.errors import ProblemError
 from latentrun.core.status import EXIT_OK
 
@@ -44,6 +51,14 @@ def add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         help="grade on the problems of a file instead (ICoT lines 'a_0 a_1 ... * b_0 ...||chain #### p_0 ...' "
         "or 'a*b' lines), e.g. ../shared/data/icot/4x4_test.txt; writes eval/file-NAME.json",
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=checkpoint_name,
+        default="best",
+        metavar="WHICH",
+        help="the weights to grade: best (default: best.pt, chosen on the validation split), latest or step_N "
+        "(a kept step checkpoint's live weights); other than best, the files written end in -WHICH",
+    )
     add_runs_dir(parser)
 
 
@@ -58,10 +73,11 @@ def evaluate(options: argparse.Namespace) -> int:
 
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
     if options.file is not None:
-        return _evaluate_file(run_dirs, options.file)
+        return _evaluate_file(run_dirs, options.file, options.checkpoint)
+    suffix = "" if options.checkpoint == "best" else f"-{options.checkpoint}"
     for run_dir in run_dirs:
-        graded = inference.evaluate_split(run_dir, options.split)
-        split_path = run_dir / "eval" / f"{options.split}.json"
+        graded = inference.evaluate_split(run_dir, options.split, which=options.checkpoint)
+        split_path = run_dir / "eval" / f"{options.split}{suffix}.json"
         split_path.parent.mkdir(exist_ok=True)
         atomic_write_json(split_path, {"run": run_dir.name, "split": options.split, **graded})
         print(
@@ -69,29 +85,31 @@ def evaluate(options: argparse.Namespace) -> int:
             f"exact_match {graded['exact_match']:.4f} digit_accuracy {graded['digit_accuracy']:.4f}"
         )
         _print_latents(graded)
-        task, model, state = inference.trained_model(RunDir(run_dir))
+        task, model, state = inference.trained_model(RunDir(run_dir), which=options.checkpoint)
         max_digits = options.max_digits or task.max_digits + 1
         cells = grid.accuracy_grid(task, model, max_digits, options.samples)
         record = grid.grid_record(
             cells, run=run_dir.name, step=state["step"], max_digits=max_digits, samples=options.samples, task=task
         )
-        json_path, png_path = grid.write_grid(run_dir, record, cells)
+        json_path, png_path = grid.write_grid(run_dir, record, cells, suffix)
         print(f"{run_dir.name} (step {state['step']})")
         print(grid.format_grid(cells, max_digits))
         print(f"wrote {split_path}, {json_path} and {png_path}")
     return EXIT_OK
 
 
-def _evaluate_file(run_dirs: list[Path], path: Path) -> int:
-    """`eval RUN --file PATH`: each run graded on a file of problems, written to eval/file-STEM.json."""
+def _evaluate_file(run_dirs: list[Path], path: Path, which: str) -> int:
+    """`eval RUN --file PATH`: each run graded on a file of problems, written to eval/file-STEM.json
+    (file-STEM-WHICH.json for a --checkpoint other than best)."""
     from latentrun.core.atomic import atomic_write_json
     from latentrun.runs import inference
     from latentrun.task.problems import read_problems
 
     read_problems(path)  # a malformed file is reported before any run is loaded
     for run_dir in run_dirs:
-        graded = inference.evaluate_file(run_dir, path)
-        record_path = run_dir / "eval" / f"file-{path.stem}.json"
+        graded = inference.evaluate_file(run_dir, path, which=which)
+        suffix = "" if which == "best" else f"-{which}"
+        record_path = run_dir / "eval" / f"file-{path.stem}{suffix}.json"
         record_path.parent.mkdir(exist_ok=True)
         atomic_write_json(record_path, {"run": run_dir.name, **graded})
         print(

@@ -94,39 +94,12 @@ def find_source(
             run_dir = runs.resolve_run_dir(written, runs_dir)
         except runs.RunError as error:
             raise WarmStartError(f"init.from: {error}") from None
-    path = checkpoint_file(run_dir, init["checkpoint"])
     try:
+        path = checkpoint.find(RunDir(run_dir).checkpoint_dir, init["checkpoint"])
         state = checkpoint.load(path)
-    except CheckpointError as error:
+    except (checkpoint.MissingCheckpoint, CheckpointError) as error:
         raise WarmStartError(f"init.from: {error}") from None
     return Source(written, run_dir, init["checkpoint"], path, state)
-
-
-def checkpoint_file(run_dir: Path, which: str) -> Path:
-    """The file of `best`, `latest` (the newest step checkpoint that loads) or `step_N` in a run."""
-    folder = RunDir(run_dir).checkpoint_dir
-    steps = checkpoint.step_checkpoints(folder)
-    if which == "best":
-        path = folder / checkpoint.BEST_FILE
-        if not path.is_file():
-            raise WarmStartError(
-                f"init.from: {run_dir.name} has no best.pt yet (never evaluated); use checkpoint: latest"
-            )
-        return path
-    if which == "latest":
-        for _, path in reversed(steps):
-            try:
-                checkpoint.load(path)
-                return path
-            except CheckpointError as error:
-                logger.warning(f"init.from: skipping {error}")
-        raise WarmStartError(f"init.from: {run_dir.name} has no step checkpoint that loads")
-    step = int(which.removeprefix("step_"))
-    for saved, path in steps:
-        if saved == step:
-            return path
-    kept = ", ".join(f"step_{saved}" for saved, _ in steps) or "none"
-    raise WarmStartError(f"init.from: {run_dir.name} has no checkpoint of step {step} (kept: {kept})")
 
 
 def stage_run(

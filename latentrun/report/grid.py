@@ -186,13 +186,15 @@ def heatmap(cells: list[Cell], max_digits: int, title: str) -> Figure:
     return figure
 
 
-def write_grid(run_dir: Path, record: dict[str, Any], cells: list[Cell]) -> tuple[Path, Path]:
-    """Write eval/grid.json and eval/grid.png in the run dir and log the image to TensorBoard."""
+def write_grid(run_dir: Path, record: dict[str, Any], cells: list[Cell], suffix: str = "") -> tuple[Path, Path]:
+    """Write eval/grid.json and eval/grid.png (grid-WHICH.* with suffix -WHICH, for a checkpoint
+    other than best.pt) in the run dir and log the image to TensorBoard."""
     from torch.utils.tensorboard import SummaryWriter
 
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
-    json_path, png_path = out / GRID_JSON, out / GRID_PNG
+    json_path = out / GRID_JSON.replace(".json", f"{suffix}.json")
+    png_path = out / GRID_PNG.replace(".png", f"{suffix}.png")
     atomic_write_json(json_path, record)
     figure = heatmap(cells, record["max_digits"], f"{record['run']} (step {record['step']})")
     figure.savefig(png_path, dpi=120)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from loguru import logger
 
 from latentrun.core.atomic import atomic_write
+from latentrun.core.errors import RunError
 from latentrun.runs import manifest
 from latentrun.runs.checkpoint_names import (  # noqa: F401  (re-exported: callers name them checkpoint.X)
     BEST_FILE,
@@ -85,6 +87,36 @@ def _read_verified(path: Path) -> bytes:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else "no message"
+
+
+class MissingCheckpoint(RunError):
+    """A checkpoint asked for by name (best, latest, step_N) that the run does not have (exit 2)."""
+
+
+def find(folder: Path, which: str) -> Path:
+    """The file of `best`, `latest` (the newest step checkpoint that loads) or `step_N` in a run's
+    checkpoint folder; MissingCheckpoint naming the run and what it has when there is none."""
+    run = folder.parent.name
+    steps = step_checkpoints(folder)
+    if which == BEST_FILE.removesuffix(".pt"):
+        path = folder / BEST_FILE
+        if not path.is_file():
+            raise MissingCheckpoint(f"{run} has no best.pt yet (never evaluated); use latest")
+        return path
+    if which == "latest":
+        for _, path in reversed(steps):
+            try:
+                load(path)
+                return path
+            except CheckpointError as error:
+                logger.warning(f"skipping {error}")
+        raise MissingCheckpoint(f"{run} has no step checkpoint that loads")
+    step = int(which.removeprefix("step_"))
+    for saved, path in steps:
+        if saved == step:
+            return path
+    kept = ", ".join(f"step_{saved}" for saved, _ in steps) or "none"
+    raise MissingCheckpoint(f"{run} has no checkpoint of step {step} (kept: {kept})")
 
 
 def remove_temporaries(folder: Path) -> list[Path]:

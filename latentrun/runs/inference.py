@@ -21,9 +21,12 @@ from latentrun.train.metrics import evaluate
 SPLITS = ("test", "val")
 
 
-def trained_weights(run: RunDir) -> State:
+def trained_weights(run: RunDir, which: str = "best") -> State:
     """The weights to predict and evaluate with: best.pt, or before any evaluation the newest
-    step checkpoint; CheckpointError when there is neither."""
+    step checkpoint; CheckpointError when there is neither. `which` = latest or step_N names a step
+    checkpoint instead (its live weights; MissingCheckpoint when the run does not keep it)."""
+    if which != "best":
+        return checkpoint_file.load(checkpoint_file.find(run.checkpoint_dir, which))
     best = run.checkpointer().best()
     if best is not None:
         return best
@@ -47,9 +50,11 @@ def build_model(run: RunDir, state: State | None = None) -> tuple[Multiplication
     return task, model
 
 
-def trained_model(run: RunDir, device: torch.device | str = "cpu") -> tuple[MultiplicationTask, AnyModel, State]:
-    """(task, model in eval mode on `device`, checkpoint) from `trained_weights`."""
-    state = trained_weights(run)
+def trained_model(
+    run: RunDir, device: torch.device | str = "cpu", which: str = "best"
+) -> tuple[MultiplicationTask, AnyModel, State]:
+    """(task, model in eval mode on `device`, checkpoint) from `trained_weights(run, which)`."""
+    state = trained_weights(run, which)
     task, model = build_model(run, state)
     return task, model.to(device).eval(), state
 
@@ -71,8 +76,8 @@ def predict(task: MultiplicationTask, model: AnyModel, problems: Sequence[str]) 
         return task.decode(model.generate(batch.prompt)).tolist()
 
 
-def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[str, float | int]:
-    """The run's best checkpoint graded on its `test` or `val` split: exact match, digit accuracy
+def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000, which: str = "best") -> dict[str, float | int]:
+    """The run's best checkpoint (or `which`, see trained_weights) graded on its `test` or `val` split: exact match, digit accuracy
     and loss (latent accuracy with a probe), with the step of the weights and the number of pairs.
 
     The test split is the figure of record; val is what chose the checkpoint, so its figure is optimistic.
@@ -80,7 +85,7 @@ def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[st
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     run = RunDir(run_dir)
-    task, model, state = trained_model(run)
+    task, model, state = trained_model(run, which=which)
     config = run.config()
     pairs = task.split(split)
     device = next(model.parameters()).device
@@ -88,12 +93,15 @@ def evaluate_split(run_dir: Path, split: str, batch_size: int = 1000) -> dict[st
     return {
         **{tag.split("/", 1)[1]: value for tag, value in metrics.items()},
         "step": state["step"],
+        "checkpoint": which,
         "pairs": len(pairs),
     }
 
 
-def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str, float | int | str]:
-    """The run's best checkpoint graded on the problems of a file (an external test set such as
+def evaluate_file(
+    run_dir: Path, path: Path, batch_size: int = 1000, which: str = "best"
+) -> dict[str, float | int | str]:
+    """The run's best checkpoint (or `which`, see trained_weights) graded on the problems of a file (an external test set such as
     Deng et al.'s, see task/problems.py): exact match, digit accuracy and loss, with the step of
     the weights, the number of problems and the file's SHA-256. The file is read and checked
     before the model is loaded."""
@@ -107,7 +115,7 @@ def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str
             f"{path}: has operands of {longest} digits, but {run.name}'s operands hold at most {width} "
             "(dataset.operand_width)"
         )
-    task, model, state = trained_model(run)
+    task, model, state = trained_model(run, which=which)
     device = next(model.parameters()).device
     metrics = evaluate(
         model,
@@ -121,6 +129,7 @@ def evaluate_file(run_dir: Path, path: Path, batch_size: int = 1000) -> dict[str
     return {
         **{tag.split("/", 1)[1]: value for tag, value in metrics.items()},
         "step": state["step"],
+        "checkpoint": which,
         "problems": len(problems),
         "file": str(path.resolve()),
         "sha256": file_digest(path),

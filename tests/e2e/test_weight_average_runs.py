@@ -2,6 +2,8 @@
 own weights, best.pt keeps the weights that validation graded, a curriculum stage restarts it, and a
 run stopped before or after the average starts resumes bitwise equal to one that never stopped."""
 
+import json
+
 import pytest
 import torch
 from helpers import FAST, assert_states_equal, final_state, only_run, run_cli, scalars, step_file
@@ -51,6 +53,12 @@ def test_validation_grades_the_average_and_best_pt_keeps_it(every_step):
     kept = graded["weight_average"] if best["step"] >= 30 else graded["model"]
     assert_same_tensors(best["model"], kept)
     assert "averaged weights" in (every_step / "train.log").read_text()
+    # eval grades best.pt (what val/* measured) by default, the live weights with --checkpoint latest
+    for which, tag in (("best", "val/loss"), ("latest", "val_live/loss")):
+        assert run_cli("eval", every_step, "--split", "val", "--checkpoint", which, "--samples", "2") == 0
+        name = "val.json" if which == "best" else f"val-{which}.json"
+        record = json.loads((every_step / "eval" / name).read_text())
+        assert record["loss"] == pytest.approx(dict(scalars(every_step, tag))[record["step"]], rel=1e-6)
 
 
 @pytest.mark.parametrize("stop_at", [12, 33])
