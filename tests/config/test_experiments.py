@@ -90,6 +90,9 @@ def test_best_4digit_latent_supervises_each_latent_with_an_icot_step_on_exactly_
     assert (latent["dataset"]["min_digits"], latent["dataset"]["max_digits"]) == (4, 4)
     assert sorted(pathlib.Path(p).name for p in latent["dataset"]["exclude"]) == ["4x4_test.txt", "5x5_test.txt"]
     assert build_components(latent, torch.device("cpu")).model.num_parameters() == 439_120  # docs/results.md
+    # graded on the average of its weights from the end of latent forcing on, the cosine down to 0
+    assert latent["train"]["weight_average"] == {"decay": 0.999, "start_step": 16_000}
+    assert latent["train"]["latent_forcing"]["end_step"] == 16_000 and latent["scheduler"]["min_lr_ratio"] == 0.0
 
 
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
