@@ -10,7 +10,7 @@ processes held the core, while the CPU seconds of one single-threaded decode are
 (the figure is "problems per CPU-second", equal to problems/s on an idle core). The experiments
 still run in alternation, round by round, so that cache and frequency effects fall on all alike.
 
-    python bench/inference.py experiments/best_4digit_cot_exact.yaml experiments/best_4digit_direct.yaml [--batch 500] [--rounds 3]
+    python bench/inference.py experiments/best_4digit_cot_exact.yaml experiments/best_4digit_internalized.yaml [--batch 500] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -95,6 +95,15 @@ def test_best_4digit_latent_supervises_each_latent_with_an_icot_step_on_exactly_
     assert latent["train"]["latent_forcing"]["end_step"] == 16_000 and latent["scheduler"]["min_lr_ratio"] == 0.0
 
 
+def test_best_4digit_direct_is_the_latent_recipe_under_its_own_name():
+    """Target 1 (nothing written but the product) is met by the latent recipe: the same config, bar the name."""
+    direct = config.load(EXPERIMENTS / "best_4digit_direct.yaml")
+    latent = config.load(EXPERIMENTS / "best_4digit_latent.yaml")
+    assert direct["experiment"] == "best_4digit_direct"
+    assert {**direct, "experiment": "best_4digit_latent"} == latent
+    assert direct["model"]["name"] == "latent_transformer"  # writes only the answer; latents are not written
+
+
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
 def test_experiment_validates_and_builds(path):
     assert path.read_text().splitlines()[0] == SCHEMA_LINE
