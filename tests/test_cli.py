@@ -244,6 +244,10 @@ def test_arguments_that_cannot_go_together_are_the_commands_usage_error(tmp_path
         (arguments.operand_digits, "1", 1),
         (arguments.fraction, "0.5", 0.5),
         (arguments.seeds, "3,1,2", [3, 1, 2]),
+        (arguments.checkpoint_name, "best", "best"),
+        (arguments.checkpoint_name, "latest", "latest"),
+        (arguments.checkpoint_name, "step_40", "step_40"),
+        (arguments.checkpoint_name, "step_0040", "step_40"),
     ],
 )
 def test_argument_types_take_what_is_in_range(parse, text, expected):
@@ -263,6 +267,11 @@ def test_argument_types_take_what_is_in_range(parse, text, expected):
         (arguments.fraction, "x"),
         (arguments.seeds, "1,1"),
         (arguments.seeds, "1,a"),
+        (arguments.checkpoint_name, "step_"),
+        (arguments.checkpoint_name, "step_-1"),
+        (arguments.checkpoint_name, "step_\u0663"),  # int() reads this Arabic-Indic 3; no file is named so
+        (arguments.checkpoint_name, "bestest"),
+        (arguments.checkpoint_name, "Best"),
     ],
 )
 def test_argument_types_refuse_what_is_not(parse, text):

@@ -8,11 +8,13 @@ before anything runs; checks of arguments that cannot go together belong to the 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 DEFAULT_RUNS_DIR = Path("runs")
+_CHECKPOINT_NAME = re.compile(r"best|latest|step_([0-9]+)")  # the schema's init.checkpoint pattern
 
 
 def positive_int(text: str) -> int:
@@ -31,9 +33,10 @@ def operand_digits(text: str) -> int:
 
 
 def checkpoint_name(text: str) -> str:
-    """eval's --checkpoint: best, latest or step_N, as init.checkpoint names them."""
-    if text in ("best", "latest") or (text.startswith("step_") and text[5:].isascii() and text[5:].isdigit()):
-        return text if text in ("best", "latest") else f"step_{int(text[5:])}"
+    """eval's --checkpoint: best, latest or step_N, as init.checkpoint names them (step_007 is step_7)."""
+    named = _CHECKPOINT_NAME.fullmatch(text)
+    if named is not None:
+        return f"step_{int(named[1])}" if named[1] is not None else text
     raise argparse.ArgumentTypeError(f"expected best, latest or step_N (N an update number), got {text!r}")
 
 

@@ -74,7 +74,7 @@ def evaluate(options: argparse.Namespace) -> int:
     run_dirs = [runs.resolve_run_dir(text, options.runs_dir) for text in options.runs]
     if options.file is not None:
         return _evaluate_file(run_dirs, options.file, options.checkpoint)
-    suffix = "" if options.checkpoint == "best" else f"-{options.checkpoint}"
+    suffix = _record_suffix(options.checkpoint)
     for run_dir in run_dirs:
         graded = inference.evaluate_split(run_dir, options.split, which=options.checkpoint)
         split_path = run_dir / "eval" / f"{options.split}{suffix}.json"
@@ -108,8 +108,7 @@ def _evaluate_file(run_dirs: list[Path], path: Path, which: str) -> int:
     read_problems(path)  # a malformed file is reported before any run is loaded
     for run_dir in run_dirs:
         graded = inference.evaluate_file(run_dir, path, which=which)
-        suffix = "" if which == "best" else f"-{which}"
-        record_path = run_dir / "eval" / f"file-{path.stem}{suffix}.json"
+        record_path = run_dir / "eval" / f"file-{path.stem}{_record_suffix(which)}.json"
         record_path.parent.mkdir(exist_ok=True)
         atomic_write_json(record_path, {"run": run_dir.name, **graded})
         print(
@@ -119,6 +118,12 @@ def _evaluate_file(run_dirs: list[Path], path: Path, which: str) -> int:
         _print_latents(graded)
         print(f"wrote {record_path}")
     return EXIT_OK
+
+
+def _record_suffix(which: str) -> str:
+    """What eval's files end in: nothing for best.pt, whose records came first, else -WHICH, so
+    grading another checkpoint never overwrites best.pt's figures."""
+    return "" if which == "best" else f"-{which}"
 
 
 def _print_latents(graded: dict) -> None:

@@ -98,7 +98,7 @@ def find(folder: Path, which: str) -> Path:
     checkpoint folder; MissingCheckpoint naming the run and what it has when there is none."""
     run = folder.parent.name
     steps = step_checkpoints(folder)
-    if which == BEST_FILE.removesuffix(".pt"):
+    if which == "best":
         path = folder / BEST_FILE
         if not path.is_file():
             raise MissingCheckpoint(f"{run} has no best.pt yet (never evaluated); use latest")
