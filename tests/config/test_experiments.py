@@ -104,6 +104,23 @@ def test_best_4digit_direct_is_the_latent_recipe_under_its_own_name():
     assert direct["model"]["name"] == "latent_transformer"  # writes only the answer; latents are not written
 
 
+def test_best_5digit_direct_is_the_latent_recipe_one_digit_up():
+    """Target 3's attempt: the 4-digit latent recipe at exactly 5 digits, its schedule stretched 1.5x."""
+    direct = config.load(EXPERIMENTS / "best_5digit_direct.yaml")
+    latent = config.load(EXPERIMENTS / "best_4digit_latent.yaml")
+    # p0 p1 s2 s2 p2 s3 s3 p3 s4 s4 p4 product product: 13 steps, one latent each, none idle
+    assert (direct["model"]["chain"], direct["model"]["num_latent"]) == ("partial_products_twice", 13)
+    assert (direct["dataset"]["min_digits"], direct["dataset"]["max_digits"]) == (5, 5)
+    assert direct["dataset"]["exclude"] == latent["dataset"]["exclude"]
+    assert direct["train"]["max_steps"] == 60_000 and direct["train"]["weight_average"]["start_step"] == 24_000
+    assert (
+        direct["train"]["latent_forcing"] | {"start_step": 4000, "end_step": 16000} == latent["train"]["latent_forcing"]
+    )
+    assert build_components(direct, torch.device("cpu")).model.num_parameters() == 445_156  # docs/results.md
+    unchanged = ("loss", "optimizer", "scheduler")
+    assert {k: direct[k] for k in unchanged} == {k: latent[k] for k in unchanged}
+
+
 @pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=lambda p: p.name)
 def test_experiment_validates_and_builds(path):
     assert path.read_text().splitlines()[0] == SCHEMA_LINE
