@@ -51,15 +51,20 @@ def add_eval_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
         help="grade on the problems of a file instead (ICoT lines 'a_0 a_1 ... * b_0 ...||chain #### p_0 ...' "
         "or 'a*b' lines), e.g. ../shared/data/icot/4x4_test.txt; writes eval/file-NAME.json",
     )
+    _add_checkpoint_argument(parser, "grade", "; other than best, the files written end in -WHICH")
+    add_runs_dir(parser)
+
+
+def _add_checkpoint_argument(parser: argparse.ArgumentParser, verb: str, more: str = "") -> None:
+    """eval's and predict's --checkpoint, the names init.checkpoint takes."""
     parser.add_argument(
         "--checkpoint",
         type=checkpoint_name,
         default="best",
         metavar="WHICH",
-        help="the weights to grade: best (default: best.pt, chosen on the validation split), latest or step_N "
-        "(a kept step checkpoint's live weights); other than best, the files written end in -WHICH",
+        help=f"the weights to {verb}: best (default: best.pt, chosen on the validation split), latest or step_N "
+        f"(a kept step checkpoint's live weights){more}",
     )
-    add_runs_dir(parser)
 
 
 def evaluate(options: argparse.Namespace) -> int:
@@ -136,10 +141,10 @@ def _print_latents(graded: dict) -> None:
 
 def add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
     parser.description = (
-        "Print what each run's best checkpoint predicts, one `A*B = PRODUCT` line per problem "
+        "Print what each run's best checkpoint (or --checkpoint's) predicts, one `A*B = PRODUCT` line per problem "
         "(AxB is read the same). Several runs (a shell glob) each get a heading."
     )
-    parser.usage = f"{prog} predict [-h] [--bare] [--file PATH] [--runs-dir RUNS_DIR] RUN [RUN ...] [A*B ... | -]"
+    parser.usage = f"{prog} predict [-h] [--bare] [--file PATH] [--checkpoint WHICH] [--runs-dir RUNS_DIR] RUN [RUN ...] [A*B ... | -]"
     complete_with(
         parser.add_argument(
             "items",
@@ -151,11 +156,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser, prog: str) -> None:
     )
     parser.add_argument("--bare", action="store_true", help="print only the products, one per line")
     parser.add_argument("--file", type=Path, metavar="PATH", help="also predict the problems of PATH, one a line")
+    _add_checkpoint_argument(parser, "predict with")
     add_runs_dir(parser)
 
 
 def predict(options: argparse.Namespace) -> int:
-    """One predicted product per problem and run, from each run's best checkpoint."""
+    """One predicted product per problem and run, from each run's best checkpoint (or --checkpoint's)."""
     configure_console_logging()  # before any import that might log
     from latentrun.runs import inference
     from latentrun.runs.run_dir import RunDir
@@ -167,7 +173,7 @@ def predict(options: argparse.Namespace) -> int:
             "give one or more problems after the run(s), like 37*45, - to read them from stdin, or --file PATH"
         )
     for index, run_dir in enumerate(run_dirs):
-        task, model, _ = inference.trained_model(RunDir(run_dir))
+        task, model, _ = inference.trained_model(RunDir(run_dir), which=options.checkpoint)
         products = inference.predict(task, model, problems)
         if len(run_dirs) > 1:
             print(("\n" if index else "") + f"== {run_dir.name}")

@@ -5,9 +5,10 @@ their own; a checkpoint the run does not keep is a one-line usage error."""
 import json
 
 import pytest
-from helpers import run_cli, scalars
+import torch
+from helpers import run_cli, scalars, step_file
 
-from latentrun.runs.inference import predict, trained_model
+from latentrun.runs.inference import build_model, predict, trained_model
 from latentrun.runs.run_dir import RunDir
 
 
@@ -49,3 +50,16 @@ def test_a_checkpoint_the_run_does_not_keep_is_a_usage_error(straight, capsys):
     assert run_cli("eval", straight, "--checkpoint", "newest") == 2
     err = capsys.readouterr().err
     assert "--checkpoint: expected best, latest or step_N" in err and "Traceback" not in err
+
+
+def test_predict_answers_from_the_checkpoint_it_is_given(straight, capsys):
+    """The reference model is built by hand from the step file's bytes on disk, not looked up by name."""
+    problems = [f"{a}*{b}" for a in (3, 47, 86) for b in (9, 58, 71)]
+    for which, step in (("step_20", 20), ("latest", 40)):
+        capsys.readouterr()
+        assert run_cli("predict", straight, *problems, "--bare", "--checkpoint", which) == 0
+        printed = [int(line) for line in capsys.readouterr().out.split()]
+        task, model = build_model(RunDir(straight), torch.load(step_file(straight, step), weights_only=True))
+        assert printed == predict(task, model.eval(), problems), which
+    assert run_cli("predict", straight, "12*34", "--checkpoint", "step_7") == 2
+    assert "has no checkpoint of step 7" in capsys.readouterr().err
