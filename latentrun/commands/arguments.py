@@ -33,7 +33,7 @@ def operand_digits(text: str) -> int:
 
 
 def checkpoint_name(text: str) -> str:
-    """eval's --checkpoint: best, latest or step_N, as init.checkpoint names them (step_007 is step_7)."""
+    """eval's and predict's --checkpoint: best, latest or step_N, as init.checkpoint names them (step_007 is step_7)."""
     named = _CHECKPOINT_NAME.fullmatch(text)
     if named is not None:
         return f"step_{int(named[1])}" if named[1] is not None else text
