@@ -12,7 +12,7 @@ from latentrun.train.objective import step_loss
 from latentrun.train.schedules import TeacherForcing
 
 # One recipe per size, one model or method each: the latent models and the chain-of-thought methods.
-COMPARED = ("simple", "pause", "recurrent", "supervised", "cot", "coconut", "internalized")
+COMPARED = ("simple", "pause", "recurrent", "supervised", "bai", "cot", "coconut", "internalized")
 # Length generalization: one per method, trained on 1-3 digits with room for 5.
 LENGEN = ("simple", "supervised", "cot", "coconut", "internalized")
 EXPERIMENT_FILES = sorted(EXPERIMENTS.glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(family):
             key.split(".")[0] for key in config.diff(resolved[0], other) if not key.startswith("train.latent_forcing")
         }
         assert changed <= {"experiment", "model", "loss", "curriculum"}, changed
-        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight"}
+        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight", "column_sum_weight"}
     counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
     assert max(counts) / min(counts) < 1.1, counts
 
