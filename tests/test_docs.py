@@ -134,3 +134,19 @@ def test_the_readme_fits_a_screen_and_links_every_guide():
     assert len(readme.splitlines()) <= 100
     for page in [*sorted((ROOT / "docs" / "guides").glob("*.md")), ROOT / "docs" / "results.md"]:
         assert f"]({page.relative_to(ROOT)})" in readme, f"README links no {page.relative_to(ROOT)}"
+
+
+def test_the_experiments_guide_lists_every_shipped_experiment():
+    """Its table of files names each YAML in experiments/ (brace forms like `compare_{2,3}digit_{a,b}.yaml`
+    count for every file they expand to), and names no file that does not ship."""
+    guide = (ROOT / "docs" / "guides" / "experiments.md").read_text()
+    listed: set[str] = set()
+    for row in re.findall(r"^\| ([^|]*\.yaml`[^|]*) \|", guide, flags=re.M):
+        for word in re.findall(r"`([^`]+\.yaml)`", row):
+            words = [word]
+            while any("{" in w for w in words):
+                words = [expanded for w in words for expanded in _expand_braces(w)]
+            listed.update(Path(w).stem for w in words)
+    shipped = {path.stem for path in (ROOT / "experiments").glob("*.yaml")}
+    assert shipped - listed == set(), "experiments the guide's table does not list"
+    assert listed - shipped == set(), "files the guide's table lists that do not ship"

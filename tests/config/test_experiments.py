@@ -47,7 +47,10 @@ def test_compared_experiments_differ_only_in_the_model_and_supervision(family):
             key.split(".")[0] for key in config.diff(resolved[0], other) if not key.startswith("train.latent_forcing")
         }
         assert changed <= {"experiment", "model", "loss", "curriculum"}, changed
-        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {"latent_supervision_weight", "column_sum_weight"}
+        assert {k for k in config.diff(resolved[0]["loss"], other["loss"])} <= {
+            "latent_supervision_weight",
+            "column_sum_weight",
+        }
     counts = [build_components(c, torch.device("cpu")).model.num_parameters() for c in resolved]
     assert max(counts) / min(counts) < 1.1, counts
 
