@@ -25,6 +25,9 @@ def test_each_family_file_resolves_byte_for_byte_as_before_it_was_composed(path)
     """tests/config/written/ holds each file as it was written out in full before composition
     (main at 19463bf); resolved with today's schema, both must print the same `validate` output."""
     written = Path(__file__).parent / "written" / path.name
+    assert written.is_file(), (
+        f"{path.name} is a family file: put it, written out in full without extends:, at {written}"
+    )
     assert "extends" not in written.read_text()
     assert config.dump(config.load(path)) == config.dump(config.load(written))
 
@@ -35,7 +38,9 @@ def test_the_families_state_only_their_differences():
         if path.name == ROOT_OF_FAMILIES:
             assert "extends:" not in raw
             continue
-        assert "\nextends: " in raw, path.name
+        assert "\nextends: " in raw, (
+            f"{path.name} must state only what differs from a sibling: begin it with extends: <sibling>.yaml"
+        )
         assert "  batch_size: 128" not in raw, f"{path.name} repeats its base's batch size"
 
 
